@@ -1,0 +1,3 @@
+// Public surface of the sidecar package (grows with the server in later issues).
+export * from "./engine/models.js";
+export * from "./engine/python-json.js";
