@@ -1,0 +1,82 @@
+#pragma once
+// The Gemma-2 text encoder of SANA (transformers Gemma2Model, gemma-2-2b-it): token ids ->
+// last hidden state (after the final norm), computed as transformers' eager path computes
+// it, in float32, on a backend ("cpu" today). Weights are widened to float32 once at load;
+// the embedding table stays in its stored dtype (memory-mapped) and only the rows a prompt
+// uses are widened.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sana/dtype.h"
+#include "sana/tensor.h"
+
+namespace sana {
+
+// text_encoder/config.json, with Gemma2Config's defaults for absent keys.
+struct Gemma2Config {
+  int64_t vocab_size = 256000;
+  int64_t hidden_size = 2304;
+  int64_t intermediate_size = 9216;
+  int64_t num_hidden_layers = 26;
+  int64_t num_attention_heads = 8;
+  int64_t num_key_value_heads = 4;
+  int64_t head_dim = 256;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  double query_pre_attn_scalar = 256.0;
+  std::optional<double> attn_logit_softcapping = 50.0;  // unset: no soft cap
+  std::optional<int64_t> sliding_window = 4096;         // unset: sliding layers see every key
+  std::vector<bool> sliding_layers;                     // per layer: "sliding_attention"
+  bool attention_bias = false;
+
+  int64_t q_dim() const { return num_attention_heads * head_dim; }
+  int64_t kv_dim() const { return num_key_value_heads * head_dim; }
+
+  // Throws naming the key on values this implementation does not support.
+  static Gemma2Config from_json(const nlohmann::json& config);
+};
+
+class Gemma2TextEncoder {
+ public:
+  // `dir` is a text_encoder/ folder (config.json + safetensors) or a pipeline folder that
+  // has one. `backend` names the compute backend.
+  static Gemma2TextEncoder load(const std::filesystem::path& dir, const std::string& backend = "cpu");
+
+  Gemma2TextEncoder(Gemma2TextEncoder&&) noexcept;
+  Gemma2TextEncoder& operator=(Gemma2TextEncoder&&) noexcept;
+  ~Gemma2TextEncoder();
+
+  const Gemma2Config& config() const;
+  std::string backend_name() const;
+  DType weights_dtype() const;  // as stored in the checkpoint
+  size_t weight_bytes() const;  // float32 bytes held by the backend
+
+  // last_hidden_state (batch, tokens, hidden_size) for right-padded prompts: input_ids and
+  // attention_mask (1 = token, 0 = padding) are (batch, tokens) row-major. Positions are
+  // 0..tokens-1 in every row, as transformers numbers them. Calls are serialised, so one
+  // encoder may be shared between threads.
+  Tensor encode(const int32_t* input_ids, const int32_t* attention_mask, int64_t batch, int64_t tokens) const;
+
+  struct Impl;
+
+ private:
+  explicit Gemma2TextEncoder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// What SanaPipeline.encode_prompt keeps of the encoder output: positions [0] and the last
+// max_sequence_length - 1 (select_index = [0] + range(-max_sequence_length + 1, 0)).
+struct PromptEmbeddings {
+  Tensor embeds;              // (batch, max_sequence_length, hidden)
+  std::vector<int32_t> mask;  // (batch, max_sequence_length)
+};
+PromptEmbeddings select_prompt_tokens(const Tensor& last_hidden_state, const int32_t* attention_mask,
+                                      int64_t max_sequence_length);
+
+}  // namespace sana

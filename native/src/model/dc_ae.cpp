@@ -1,0 +1,192 @@
+// DcAutoencoder: loading, the NCHW <-> NHWC edges of a pass, scaling and tiling choices.
+// The passes themselves are in dc_ae_encoder.cpp / dc_ae_decoder.cpp.
+#include "sana/dc_ae.h"
+
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "backend/backend.h"
+#include "model/dc_ae_passes.h"
+#include "model/dc_ae_tiling.h"
+#include "model/dc_ae_weights.h"
+#include "sana/error.h"
+#include "sana/model_folder.h"
+#include "sana/safetensors.h"
+
+namespace sana {
+
+namespace fs = std::filesystem;
+using dcae::Grid;
+
+namespace {
+
+// (B, H, W, C) -> (B, C, H, W).
+Tensor nhwc_to_nchw(const float* src, Grid g, int64_t channels) {
+  Tensor out({g.batch, channels, g.height, g.width});
+  float* dst = out.data();
+  const int64_t hw = g.height * g.width;
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t c = 0; c < channels; ++c) dst[(b * channels + c) * hw + p] = src[(b * hw + p) * channels + c];
+  return out;
+}
+
+void check_grid(const char* what, int64_t batch, int64_t height, int64_t width) {
+  check(batch > 0 && height > 0 && width > 0, std::string(what) + ": empty input (batch " + std::to_string(batch) +
+                                                  ", " + std::to_string(height) + "x" + std::to_string(width) + ")");
+}
+
+}  // namespace
+
+const Tensor* DcAeCaptures::find(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return &t;
+  return nullptr;
+}
+
+struct DcAutoencoder::Impl {
+  DcAeConfig config;
+  std::unique_ptr<Backend> backend;
+  std::optional<dcae::EncoderWeights> encoder;
+  std::optional<dcae::DecoderWeights> decoder;
+  size_t bytes = 0;
+  std::mutex mutex;  // one pass at a time: passes share the backend's scratch
+
+  dcae::CaptureFn capture_into(DcAeCaptures* captures) {
+    if (!captures) return {};
+    return [this, captures](const std::string& name, const float* data, Grid g, int64_t channels) {
+      std::vector<float> host(static_cast<size_t>(g.pixels() * channels));
+      backend->download(host.data(), data, host.size());
+      captures->tensors.emplace_back(name, nhwc_to_nchw(host.data(), g, channels));
+    };
+  }
+
+  // latent: NCHW host; image: NHWC host (grid * f, in_channels).
+  void decode_into(const float* latent, Grid g, bool scaled, float* image, DcAeCaptures* captures) {
+    check(decoder.has_value(), "vae: this autoencoder was loaded without its decoder");
+    std::lock_guard lock(mutex);
+    Backend& be = *backend;
+    const DcAeConfig& c = config;
+    const int64_t f = c.spatial_compression(), lat_n = g.pixels() * c.latent_channels;
+    const Grid out{g.batch, g.height * f, g.width * f};
+    be.reset_scratch();
+    float* nchw = be.scratch(static_cast<size_t>(lat_n));
+    float* nhwc = be.scratch(static_cast<size_t>(lat_n));
+    float* img = be.scratch(static_cast<size_t>(out.pixels() * c.in_channels));
+    if (scaled) {
+      // The pipeline's latents / scaling_factor, a float32 division as torch does it.
+      const float sf = static_cast<float>(c.scaling_factor);
+      std::vector<float> host(latent, latent + lat_n);
+      for (float& v : host) v /= sf;
+      be.upload(nchw, host.data(), host.size());
+    } else {
+      be.upload(nchw, latent, static_cast<size_t>(lat_n));
+    }
+    be.patchify(nchw, g.batch, c.latent_channels, g.height, g.width, 1, nhwc);
+    dcae::run_decoder(be, c, *decoder, nhwc, g, img, capture_into(captures));
+    be.download(image, img, static_cast<size_t>(out.pixels() * c.in_channels));
+  }
+};
+
+DcAutoencoder::DcAutoencoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DcAutoencoder::DcAutoencoder(DcAutoencoder&&) noexcept = default;
+DcAutoencoder& DcAutoencoder::operator=(DcAutoencoder&&) noexcept = default;
+DcAutoencoder::~DcAutoencoder() = default;
+
+const DcAeConfig& DcAutoencoder::config() const { return impl_->config; }
+std::string DcAutoencoder::backend_name() const { return std::string(impl_->backend->name()); }
+size_t DcAutoencoder::weight_bytes() const { return impl_->bytes; }
+bool DcAutoencoder::has_encoder() const { return impl_->encoder.has_value(); }
+bool DcAutoencoder::has_decoder() const { return impl_->decoder.has_value(); }
+size_t DcAutoencoder::workspace_bytes() const { return impl_->backend->scratch_bytes(); }
+size_t DcAutoencoder::workspace_allocations() const { return impl_->backend->scratch_system_allocations(); }
+
+DcAutoencoder DcAutoencoder::load(const fs::path& dir, const DcAeLoadOptions& options) {
+  check(options.encoder || options.decoder, "vae: load at least one of encoder and decoder");
+  // Accept the vae/ folder itself or a pipeline folder containing one.
+  const fs::path folder = fs::is_regular_file(dir / "config.json") ? dir : dir / "vae";
+  check(fs::is_regular_file(folder / "config.json"),
+        "vae: no config.json in " + dir.string() + " or " + (dir / "vae").string());
+  auto impl = std::make_unique<Impl>();
+  impl->config = DcAeConfig::from_json(read_json_file(folder / "config.json"));
+  impl->backend = make_backend(options.backend);
+  const Checkpoint checkpoint = Checkpoint::open_dir(folder);
+  const dcae::WeightSource source = [&](const std::string& name, const Shape& shape) {
+    return checkpoint.load_f32(name, shape);
+  };
+  if (options.encoder) impl->encoder = dcae::load_encoder(impl->config, source, *impl->backend, impl->bytes);
+  if (options.decoder) impl->decoder = dcae::load_decoder(impl->config, source, *impl->backend, impl->bytes);
+  return DcAutoencoder(std::move(impl));
+}
+
+Tensor DcAutoencoder::decode(const float* latent, int64_t batch, int64_t height, int64_t width, bool scaled,
+                             DcAeCaptures* captures) {
+  check_grid("vae decode", batch, height, width);
+  const int64_t f = impl_->config.spatial_compression(), ch = impl_->config.in_channels;
+  const Grid out{batch, height * f, width * f};
+  std::vector<float> nhwc(static_cast<size_t>(out.pixels() * ch));
+  impl_->decode_into(latent, {batch, height, width}, scaled, nhwc.data(), captures);
+  return nhwc_to_nchw(nhwc.data(), out, ch);
+}
+
+size_t DcAutoencoder::decode_workspace_bytes(int64_t batch, int64_t height, int64_t width) const {
+  check_grid("vae decode_workspace_bytes", batch, height, width);
+  check(impl_->decoder.has_value(), "vae: this autoencoder was loaded without its decoder");
+  const int64_t floats = dcae::decoder_workspace_floats(impl_->config, *impl_->decoder, {batch, height, width});
+  return static_cast<size_t>(floats) * sizeof(float);
+}
+
+Tensor DcAutoencoder::decode_image(const float* latent, int64_t batch, int64_t height, int64_t width,
+                                   const DcAeDecodeOptions& options) {
+  check_grid("vae decode", batch, height, width);
+  const DcAeConfig& c = impl_->config;
+  const int64_t f = c.spatial_compression();
+  Tensor image({batch, height * f, width * f, c.in_channels});
+  bool tiled = options.tiling == DcAeDecodeOptions::Tiling::On;
+  if (options.tiling == DcAeDecodeOptions::Tiling::Auto)
+    tiled = decode_workspace_bytes(batch, height, width) > options.auto_tile_bytes;
+  if (!tiled) {
+    impl_->decode_into(latent, {batch, height, width}, options.scaled, image.data(), nullptr);
+    return image;
+  }
+  check(options.tiles.tile_latent > 0, "vae decode: tile_latent must be positive");
+  dcae::decode_tiled(
+      latent, c.latent_channels, {batch, height, width}, f, c.in_channels, options.tiles.tile_latent,
+      options.tiles.overlap_latent,
+      [&](const float* tile, Grid g, float* out) { impl_->decode_into(tile, g, options.scaled, out, nullptr); },
+      image.data());
+  return image;
+}
+
+Tensor DcAutoencoder::encode(const float* image, int64_t batch, int64_t height, int64_t width, bool scaled,
+                             DcAeCaptures* captures) {
+  check_grid("vae encode", batch, height, width);
+  Impl& m = *impl_;
+  check(m.encoder.has_value(), "vae: this autoencoder was loaded without its encoder");
+  const DcAeConfig& c = m.config;
+  const int64_t f = c.spatial_compression();
+  check(height % f == 0 && width % f == 0, "vae encode: image size " + std::to_string(height) + "x" +
+                                               std::to_string(width) + " is not a multiple of " + std::to_string(f));
+  const Grid in{batch, height, width}, lat{batch, height / f, width / f};
+  const int64_t in_n = in.pixels() * c.in_channels, lat_n = lat.pixels() * c.latent_channels;
+
+  std::lock_guard lock(m.mutex);
+  Backend& be = *m.backend;
+  be.reset_scratch();
+  float* nchw = be.scratch(static_cast<size_t>(in_n));
+  float* nhwc = be.scratch(static_cast<size_t>(in_n));
+  float* latent = be.scratch(static_cast<size_t>(lat_n));
+  be.upload(nchw, image, static_cast<size_t>(in_n));
+  be.patchify(nchw, batch, c.in_channels, height, width, 1, nhwc);
+  dcae::run_encoder(be, c, *m.encoder, nhwc, in, latent, m.capture_into(captures));
+  std::vector<float> host(static_cast<size_t>(lat_n));
+  be.download(host.data(), latent, host.size());
+  if (scaled) {
+    const float sf = static_cast<float>(c.scaling_factor);
+    for (float& v : host) v *= sf;
+  }
+  return nhwc_to_nchw(host.data(), lat, c.latent_channels);
+}
+
+}  // namespace sana
