@@ -116,7 +116,9 @@ function isDitBinding(value: unknown): value is DitBinding {
 export function ditBinding(): DitBinding {
   const addon: unknown = native;
   if (!isDitBinding(addon)) {
-    throw new Error("the loaded sana_native addon has no transformer binding (rebuild it: npm run build -w native)");
+    throw new Error(
+      "the loaded sana_native addon has no transformer binding (rebuild it: npm run build -w native)",
+    );
   }
   return addon;
 }

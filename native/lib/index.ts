@@ -2,10 +2,13 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import type { NativeBinding } from "./types.js";
 
+export * from "./denoise.js";
 export * from "./dit.js";
-export * from "./vae.js";
+export * from "./sampler.js";
 export * from "./tensors.js";
+export * from "./text-encoder.js";
 export type * from "./types.js";
+export * from "./vae.js";
 
 // lib/ (sources under vitest) and dist/ (compiled) both sit next to build/.
 const defaultAddonPath = fileURLToPath(new URL("../build/Release/sana_native.node", import.meta.url));

@@ -32,14 +32,13 @@ export interface VaeDecodeOptions {
   /** The latent is in the diffusion model's space: divide by scalingFactor first (what SanaPipeline decodes). */
   scaled?: boolean;
   /**
-   * Decode by overlapping tiles (memory bounded by the tile size). Default: only when the
-   * untiled workspace would pass 4 GiB.
+   * Decode the high-resolution stages tile by tile, each tile with a halo covering its
+   * receptive field: the same image as an untiled decode (to float rounding), in memory
+   * bounded by the tile size. Default: tiled only when the untiled workspace would pass 4 GiB.
    */
   tiled?: boolean;
   /** Tile edge in latent pixels (default 32, i.e. 1024 image pixels). */
   tileLatent?: number;
-  /** Minimum overlap of neighbouring tiles in latent pixels (default 4), cross-faded linearly. */
-  overlapLatent?: number;
 }
 
 export interface VaeDecodeCallOptions extends VaeDecodeOptions {
@@ -88,7 +87,9 @@ export interface VaeBinding {
 
 function isVaeBinding(value: unknown): value is VaeBinding {
   return (
-    typeof value === "object" && value !== null && typeof (value as Record<string, unknown>).loadVae === "function"
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Record<string, unknown>).loadVae === "function"
   );
 }
 

@@ -7,8 +7,9 @@
 // `scaled` options do that here). Images are NCHW in [-1, 1] like the reference; the
 // pipeline's own output conversions (to [0, 1] NHWC floats and to 8-bit RGB) are below.
 //
-// Large images decode tile by tile (decode_image): overlapping latent tiles, each decoded
-// alone and cross-faded into the output, so memory is bounded by the tile size.
+// Large images decode tile by tile (decode_image): the low-resolution attention stages run
+// once on the whole latent, the high-resolution conv stages tile by tile with a halo wide
+// enough that the result equals the whole decode (see src/model/dc_ae_tiling.h).
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -68,8 +69,9 @@ struct DcAeLoadOptions {
 };
 
 struct DcAeTileOptions {
-  int64_t tile_latent = 32;    // tile edge in latent pixels (x32 image pixels)
-  int64_t overlap_latent = 4;  // minimum overlap of neighbouring tiles, in latent pixels
+  // Tile edge in latent pixels (x32 image pixels). Each tile is decoded with a halo that
+  // covers the tail's receptive field, so the size trades memory against halo overhead only.
+  int64_t tile_latent = 32;
 };
 
 struct DcAeDecodeOptions {

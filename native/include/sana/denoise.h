@@ -35,6 +35,7 @@ struct DenoiseRequest {
   int steps = 20;
   double guidance_scale = 4.5;  // > 1 turns CFG on (Sprint: fed to the guidance embedder)
   double pag_scale = 0.0;       // > 0 turns PAG on
+  double pag_adaptive_scale = 0.0;  // > 0: the PAG scale decays with the timestep (PAGMixin)
   std::vector<int> pag_layers;  // transformer block indices that PAG perturbs
   SamplerConfig sampler;
   // Sprint's per-step noise (steps, batch, channels, height, width); empty: drawn from `seed`.

@@ -3,7 +3,7 @@
 // last hidden state (after the final norm), computed as transformers' eager path computes
 // it, in float32, on a backend ("cpu" today). Weights are widened to float32 once at load;
 // the embedding table stays in its stored dtype (memory-mapped) and only the rows a prompt
-// uses are widened.
+// uses are widened. SanaPipeline's select_index is the caller's (native/lib/text-encoder.ts).
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -69,14 +69,5 @@ class Gemma2TextEncoder {
   explicit Gemma2TextEncoder(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// What SanaPipeline.encode_prompt keeps of the encoder output: positions [0] and the last
-// max_sequence_length - 1 (select_index = [0] + range(-max_sequence_length + 1, 0)).
-struct PromptEmbeddings {
-  Tensor embeds;              // (batch, max_sequence_length, hidden)
-  std::vector<int32_t> mask;  // (batch, max_sequence_length)
-};
-PromptEmbeddings select_prompt_tokens(const Tensor& last_hidden_state, const int32_t* attention_mask,
-                                      int64_t max_sequence_length);
 
 }  // namespace sana

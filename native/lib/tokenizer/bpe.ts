@@ -55,7 +55,10 @@ class MergeQueue {
   }
 }
 
-const BYTE_TOKENS = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+const BYTE_TOKENS = Array.from(
+  { length: 256 },
+  (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`,
+);
 const utf8 = new TextEncoder();
 
 export class BpeModel {
@@ -82,7 +85,9 @@ export class BpeModel {
     for (const token in vocab) {
       const id = vocab[token];
       if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
-        model.fail(`"${model.where("vocab")}" entry ${JSON.stringify(token)} must map to a non-negative integer`);
+        model.fail(
+          `"${model.where("vocab")}" entry ${JSON.stringify(token)} must map to a non-negative integer`,
+        );
       }
       this.vocab.set(token, id);
     }
@@ -111,10 +116,18 @@ export class BpeModel {
           model.fail(`"${model.where("merges")}[${rank}]" = ${JSON.stringify(m)} is not "left right"`);
         }
         key = m;
-      } else if (pairs && Array.isArray(m) && m.length === 2 && typeof m[0] === "string" && typeof m[1] === "string") {
+      } else if (
+        pairs &&
+        Array.isArray(m) &&
+        m.length === 2 &&
+        typeof m[0] === "string" &&
+        typeof m[1] === "string"
+      ) {
         key = m[0] + this.separator + m[1];
       } else {
-        model.fail(`"${model.where("merges")}[${rank}]" must be "left right" or ["left", "right"] like the others`);
+        model.fail(
+          `"${model.where("merges")}[${rank}]" must be "left right" or ["left", "right"] like the others`,
+        );
       }
       this.ranks.set(key, rank);
     }
@@ -141,7 +154,8 @@ export class BpeModel {
     const symbols = this.initialSymbols(word);
     for (const s of this.mergeAll(symbols)) {
       const id = this.vocab.get(s);
-      if (id === undefined) throw new Error(`tokenizer: merged token ${JSON.stringify(s)} is not in the vocabulary`);
+      if (id === undefined)
+        throw new Error(`tokenizer: merged token ${JSON.stringify(s)} is not in the vocabulary`);
       out.push(id);
     }
   }
@@ -168,7 +182,7 @@ export class BpeModel {
           continue;
         }
       }
-      if (this.unkToken === null) continue;  // tokenizers drops the character then
+      if (this.unkToken === null) continue; // tokenizers drops the character then
       if (pendingUnk && !this.fuseUnk) symbols.push(this.unkToken);
       pendingUnk = true;
     }

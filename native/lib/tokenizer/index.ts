@@ -9,6 +9,8 @@ export {
   type PromptOptions,
   prepareGemmaPrompts,
   preprocessPrompt,
+  resolveSelectIndex,
+  sanaSelectIndex,
 } from "./prompt.js";
 export { isPythonSpace, pythonLower, pythonStrip } from "./python-str.js";
 export { type EncodeOptions, Tokenizer } from "./tokenizer.js";

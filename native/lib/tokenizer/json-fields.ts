@@ -19,7 +19,8 @@ export class Fields {
   ) {}
 
   static root(value: unknown, origin: string): Fields {
-    if (!isObject(value)) throw new TokenizerFormatError(`${origin}: expected a JSON object at the top level`);
+    if (!isObject(value))
+      throw new TokenizerFormatError(`${origin}: expected a JSON object at the top level`);
     return new Fields(origin, "", value);
   }
 
@@ -100,7 +101,8 @@ export class Fields {
    * use Oniguruma semantics JavaScript cannot reproduce exactly). */
   stringPattern(key: string): string {
     const p = this.object(key);
-    if (!p.has("String")) p.fail(`"${p.path}" must be a {"String": ...} pattern (Regex patterns are not supported)`);
+    if (!p.has("String"))
+      p.fail(`"${p.path}" must be a {"String": ...} pattern (Regex patterns are not supported)`);
     const s = p.string("String");
     if (s === "") p.fail(`"${p.where("String")}" must not be empty`);
     return s;

@@ -62,6 +62,41 @@ function instructionLines(option: PromptOptions["complexHumanInstruction"]): rea
   return option.length > 0 ? option : null;
 }
 
+// len(tokenizer.encode(chi_prompt)) per tokenizer and instruction: the same few thousand
+// characters would otherwise be tokenised twice for every prompt.
+const instructionCounts = new WeakMap<Tokenizer, Map<string, number>>();
+
+function instructionTokenCount(tokenizer: Tokenizer, text: string): number {
+  let counts = instructionCounts.get(tokenizer);
+  if (counts === undefined) {
+    counts = new Map();
+    instructionCounts.set(tokenizer, counts);
+  }
+  let n = counts.get(text);
+  if (n === undefined) {
+    n = tokenizer.encode(text).length;
+    counts.set(text, n);
+  }
+  return n;
+}
+
+/** encode_prompt's select_index: [0] + list(range(-maxSequenceLength + 1, 0)). */
+export function sanaSelectIndex(maxSequenceLength: number): number[] {
+  const index = [0];
+  for (let i = -maxSequenceLength + 1; i < 0; i++) index.push(i);
+  return index;
+}
+
+/** Python indices (negative = from the end) as positions in [0, length). */
+export function resolveSelectIndex(index: readonly number[], length: number): number[] {
+  return index.map((i) => {
+    const p = i < 0 ? length + i : i;
+    if (p < 0 || p >= length)
+      throw new RangeError(`select_index ${i} is outside the ${length} encoded positions`);
+    return p;
+  });
+}
+
 export function prepareGemmaPrompts(
   tokenizer: Tokenizer,
   prompts: readonly string[],
@@ -81,7 +116,7 @@ export function prepareGemmaPrompts(
   if (chi !== null) {
     const chiText = chi.join("\n");
     texts = texts.map((t) => chiText + t);
-    length = tokenizer.encode(chiText).length + maxSequenceLength - 2;
+    length = instructionTokenCount(tokenizer, chiText) + maxSequenceLength - 2;
   }
   // Truncation keeps room for the special tokens the template adds, as transformers does.
   const contentBudget = length - tokenizer.specialTokenCount;
@@ -97,12 +132,8 @@ export function prepareGemmaPrompts(
     attentionMask.fill(1, b * length, b * length + ids.length);
   });
 
-  const selectIndex = [0];
-  for (let i = -maxSequenceLength + 1; i < 0; i++) selectIndex.push(i);
-  const selectedPositions = selectIndex.map((i) => (i < 0 ? length + i : i));
-  if (selectedPositions.some((p) => p < 0 || p >= length)) {
-    throw new RangeError(`select_index reaches outside the ${length} encoded positions`);
-  }
+  const selectIndex = sanaSelectIndex(maxSequenceLength);
+  const selectedPositions = resolveSelectIndex(selectIndex, length);
   const selectedAttentionMask = new Int32Array(batch * maxSequenceLength);
   for (let b = 0; b < batch; b++) {
     selectedPositions.forEach((p, j) => {

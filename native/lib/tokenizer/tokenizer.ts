@@ -32,7 +32,8 @@ function readTemplate(spec: Fields | null): SingleTemplate {
       seenSequence = true;
     } else if (item.has("SpecialToken")) {
       const name = item.object("SpecialToken").string("id");
-      if (!specials.has(name)) item.fail(`"${item.path}" names special token "${name}" missing from special_tokens`);
+      if (!specials.has(name))
+        item.fail(`"${item.path}" names special token "${name}" missing from special_tokens`);
       const ids = specials.object(name).array("ids");
       for (const id of ids) {
         if (typeof id !== "number" || !Number.isInteger(id)) {
@@ -68,7 +69,8 @@ export class Tokenizer {
     this.preTokenize = buildPreTokenizer(root.optionalObject("pre_tokenizer"));
     this.template = readTemplate(root.optionalObject("post_processor"));
     this.addedTokens = root.has("added_tokens") ? readAddedTokens(root.objects("added_tokens")) : [];
-    for (const t of this.addedTokens) (t.normalized ? this.normalizedMatcher : this.rawMatcher).add(t.content, t.id);
+    for (const t of this.addedTokens)
+      (t.normalized ? this.normalizedMatcher : this.rawMatcher).add(t.content, t.id);
   }
 
   // Built on first use: only decoding-side helpers need it, and it costs 256k map entries.

@@ -178,6 +178,14 @@ class Backend {
   virtual void relu_group_attention(const float* qkv, int64_t qkv_stride, int64_t batch, int64_t tokens,
                                     int64_t groups, int64_t head_dim, bool quadratic, float* out,
                                     int64_t out_stride) = 0;
+  // The linear form in two halves, for images processed in row bands: accumulate each
+  // group's key summary over some tokens of ONE image (stats: groups x (head_dim * head_dim
+  // + head_dim) floats, zeroed by the caller: sum_j k_j v_j^T then sum_j k_j), then apply
+  // the finished summary to any of its tokens. Same layouts as relu_group_attention.
+  virtual void relu_attention_stats(const float* qkv, int64_t qkv_stride, int64_t tokens, int64_t groups,
+                                    int64_t head_dim, float* stats) = 0;
+  virtual void relu_attention_apply(const float* qkv, int64_t qkv_stride, int64_t tokens, int64_t groups,
+                                    int64_t head_dim, const float* stats, float* out, int64_t out_stride) = 0;
 
   // ---- Gemma-2 --------------------------------------------------------------------------
   // Ops of the Gemma-2 text encoder (transformers Gemma2Model). Activations are token-major

@@ -32,6 +32,14 @@ Tensor nhwc_to_nchw(const float* src, Grid g, int64_t channels) {
   return out;
 }
 
+// The pipeline's latents / scaling_factor: a float32 division, as torch does it.
+std::vector<float> scale_latent(const float* latent, int64_t n, double scaling_factor) {
+  const float sf = static_cast<float>(scaling_factor);
+  std::vector<float> out(latent, latent + n);
+  for (float& v : out) v /= sf;
+  return out;
+}
+
 void check_grid(const char* what, int64_t batch, int64_t height, int64_t width) {
   check(batch > 0 && height > 0 && width > 0, std::string(what) + ": empty input (batch " + std::to_string(batch) +
                                                   ", " + std::to_string(height) + "x" + std::to_string(width) + ")");
@@ -75,10 +83,7 @@ struct DcAutoencoder::Impl {
     float* nhwc = be.scratch(static_cast<size_t>(lat_n));
     float* img = be.scratch(static_cast<size_t>(out.pixels() * c.in_channels));
     if (scaled) {
-      // The pipeline's latents / scaling_factor, a float32 division as torch does it.
-      const float sf = static_cast<float>(c.scaling_factor);
-      std::vector<float> host(latent, latent + lat_n);
-      for (float& v : host) v /= sf;
+      const std::vector<float> host = scale_latent(latent, lat_n, c.scaling_factor);
       be.upload(nchw, host.data(), host.size());
     } else {
       be.upload(nchw, latent, static_cast<size_t>(lat_n));
@@ -140,6 +145,7 @@ size_t DcAutoencoder::decode_workspace_bytes(int64_t batch, int64_t height, int6
 Tensor DcAutoencoder::decode_image(const float* latent, int64_t batch, int64_t height, int64_t width,
                                    const DcAeDecodeOptions& options) {
   check_grid("vae decode", batch, height, width);
+  check(impl_->decoder.has_value(), "vae: this autoencoder was loaded without its decoder");
   const DcAeConfig& c = impl_->config;
   const int64_t f = c.spatial_compression();
   Tensor image({batch, height * f, width * f, c.in_channels});
@@ -150,12 +156,14 @@ Tensor DcAutoencoder::decode_image(const float* latent, int64_t batch, int64_t h
     impl_->decode_into(latent, {batch, height, width}, options.scaled, image.data(), nullptr);
     return image;
   }
-  check(options.tiles.tile_latent > 0, "vae decode: tile_latent must be positive");
-  dcae::decode_tiled(
-      latent, c.latent_channels, {batch, height, width}, f, c.in_channels, options.tiles.tile_latent,
-      options.tiles.overlap_latent,
-      [&](const float* tile, Grid g, float* out) { impl_->decode_into(tile, g, options.scaled, out, nullptr); },
-      image.data());
+  std::vector<float> scaled_latent;
+  if (options.scaled) {
+    scaled_latent = scale_latent(latent, batch * c.latent_channels * height * width, c.scaling_factor);
+    latent = scaled_latent.data();
+  }
+  std::lock_guard lock(impl_->mutex);
+  dcae::decode_tiled(*impl_->backend, c, *impl_->decoder, latent, {batch, height, width}, options.tiles.tile_latent,
+                     image.data());
   return image;
 }
 

@@ -2,89 +2,83 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "sana/error.h"
 
 namespace sana::dcae {
 
-std::vector<TileSpan> tile_spans(int64_t length, int64_t tile, int64_t overlap) {
-  check(tile > 0 && overlap >= 0 && overlap < tile,
-        "vae tiling: the overlap (" + std::to_string(overlap) + ") must be smaller than the tile (" +
-            std::to_string(tile) + ")");
-  if (length <= tile) return {{0, length}};
-  const int64_t stride = tile - overlap;
-  const int64_t count = 1 + (length - tile + stride - 1) / stride;
-  std::vector<TileSpan> spans;
-  for (int64_t i = 0; i < count; ++i) {
-    // Even spacing, rounded to whole latent pixels: strides differ by at most one.
-    const int64_t start = (i * (length - tile) + (count - 1) / 2) / (count - 1);
-    spans.push_back({start, tile});
-  }
-  return spans;
-}
-
-std::vector<std::vector<float>> blend_weights(const std::vector<TileSpan>& spans, int64_t factor) {
-  const size_t n = spans.size();
-  const int64_t total = (spans.back().start + spans.back().size) * factor;
-  std::vector<std::vector<float>> raw(n);
-  std::vector<double> sum(static_cast<size_t>(total), 0.0);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t start = spans[i].start * factor, size = spans[i].size * factor;
-    // Ramp lengths: the image pixels this tile shares with its neighbours.
-    const int64_t left = i > 0 ? spans[i - 1].start * factor + spans[i - 1].size * factor - start : 0;
-    const int64_t right = i + 1 < n ? start + size - spans[i + 1].start * factor : 0;
-    raw[i].resize(static_cast<size_t>(size));
-    for (int64_t p = 0; p < size; ++p) {
-      double w = 1.0;
-      if (left > 0) w = std::min(w, (static_cast<double>(p) + 0.5) / static_cast<double>(left));
-      if (right > 0) w = std::min(w, (static_cast<double>(size - p) - 0.5) / static_cast<double>(right));
-      raw[i][p] = static_cast<float>(w);
-      sum[start + p] += w;
+int64_t tail_halo(const DecoderWeights& w) {
+  const size_t n = w.stages.size(), split = decoder_split(w), top = std::min(split, n - 1);
+  // Receptive radius in output pixels, accumulated from the image back to the tail's input:
+  // each conv adds kernel/2 pixels at its stage's resolution, and each nearest 2x upsample
+  // can shift the footprint by one more pixel there.
+  int64_t radius = w.conv_out.kernel / 2;
+  for (size_t i = 0; i < split; ++i) {
+    int64_t r = 0;
+    const StageWeights& s = w.stages[i];
+    if (s.has_resample) r += s.resample.kernel / 2 + 1;
+    for (const BlockWeights& b : s.blocks) {
+      const auto& res = std::get<ResBlockWeights>(b);  // the tail holds ResBlocks only
+      r += res.conv1.kernel / 2 + res.conv2.kernel / 2;
     }
+    radius += r << i;
   }
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t start = spans[i].start * factor;
-    for (size_t p = 0; p < raw[i].size(); ++p)
-      raw[i][p] = static_cast<float>(raw[i][p] / sum[static_cast<size_t>(start) + p]);
-  }
-  return raw;
+  const int64_t scale = int64_t{1} << top;
+  return (radius + scale - 1) / scale + 1;
 }
 
-void decode_tiled(const float* latent, int64_t channels, Grid grid, int64_t factor, int64_t out_channels,
-                  int64_t tile, int64_t overlap, const TileDecoder& decode_tile, float* image) {
-  const std::vector<TileSpan> ys = tile_spans(grid.height, tile, overlap);
-  const std::vector<TileSpan> xs = tile_spans(grid.width, tile, overlap);
-  const auto wy = blend_weights(ys, factor);
-  const auto wx = blend_weights(xs, factor);
-  const int64_t out_h = grid.height * factor, out_w = grid.width * factor;
-  std::fill(image, image + grid.batch * out_h * out_w * out_channels, 0.0f);
+void decode_tiled(Backend& be, const DcAeConfig& c, const DecoderWeights& w, const float* latent, Grid grid,
+                  int64_t tile_latent, float* image) {
+  check(tile_latent > 0, "vae tiled decode: the tile size must be positive");
+  const size_t n = w.stages.size(), split = decoder_split(w), top = std::min(split, n - 1);
+  const int64_t channels = split < n ? w.stages[split].channels : w.stages.back().channels;
+  const int64_t up = int64_t{1} << top;  // tail input pixel -> output pixels
+  const int64_t out_ch = c.in_channels;
 
-  std::vector<float> tile_latent, tile_image;
-  for (size_t ty = 0; ty < ys.size(); ++ty) {
-    for (size_t tx = 0; tx < xs.size(); ++tx) {
-      const Grid tg{grid.batch, ys[ty].size, xs[tx].size};
-      tile_latent.resize(static_cast<size_t>(tg.pixels() * channels));
-      for (int64_t b = 0; b < grid.batch; ++b)
-        for (int64_t c = 0; c < channels; ++c)
-          for (int64_t y = 0; y < tg.height; ++y) {
-            const float* src =
-                latent + ((b * channels + c) * grid.height + ys[ty].start + y) * grid.width + xs[tx].start;
-            std::copy(src, src + tg.width, tile_latent.data() + ((b * channels + c) * tg.height + y) * tg.width);
-          }
-      const int64_t th = tg.height * factor, tw = tg.width * factor;
-      tile_image.resize(static_cast<size_t>(grid.batch * th * tw * out_channels));
-      decode_tile(tile_latent.data(), tg, tile_image.data());
+  // ---- the head, once, on the whole latent -------------------------------------------------
+  be.reset_scratch();
+  const int64_t lat_n = grid.pixels() * c.latent_channels;
+  float* nchw = be.scratch(static_cast<size_t>(lat_n));
+  float* nhwc = be.scratch(static_cast<size_t>(lat_n));
+  const Grid mid = decoder_stage_grid(w, grid, top);
+  float* mid_dev = be.scratch(static_cast<size_t>(mid.pixels() * channels));
+  be.upload(nchw, latent, static_cast<size_t>(lat_n));
+  be.patchify(nchw, grid.batch, c.latent_channels, grid.height, grid.width, 1, nhwc);
+  run_decoder_head(be, c, w, nhwc, grid, mid_dev, {});
+  std::vector<float> mid_host(static_cast<size_t>(mid.pixels() * channels));
+  be.download(mid_host.data(), mid_dev, mid_host.size());
 
-      const int64_t y0 = ys[ty].start * factor, x0 = xs[tx].start * factor;
+  // ---- the tail, tile by tile, each with a halo that covers its receptive field -------------
+  const int64_t tile = tile_latent * (mid.height / grid.height), halo = tail_halo(w);
+  const int64_t out_h = mid.height * up, out_w = mid.width * up;
+  std::vector<float> crop_host, out_host;
+  for (int64_t y0 = 0; y0 < mid.height; y0 += tile) {
+    for (int64_t x0 = 0; x0 < mid.width; x0 += tile) {
+      const int64_t y1 = std::min(mid.height, y0 + tile), x1 = std::min(mid.width, x0 + tile);
+      const int64_t cy0 = std::max<int64_t>(0, y0 - halo), cy1 = std::min(mid.height, y1 + halo);
+      const int64_t cx0 = std::max<int64_t>(0, x0 - halo), cx1 = std::min(mid.width, x1 + halo);
+      const Grid crop{grid.batch, cy1 - cy0, cx1 - cx0};
+      crop_host.resize(static_cast<size_t>(crop.pixels() * channels));
       for (int64_t b = 0; b < grid.batch; ++b)
-        for (int64_t y = 0; y < th; ++y) {
-          const float row_w = wy[ty][y];
-          const float* src = tile_image.data() + (b * th + y) * tw * out_channels;
-          float* dst = image + ((b * out_h + y0 + y) * out_w + x0) * out_channels;
-          for (int64_t x = 0; x < tw; ++x) {
-            const float w = row_w * wx[tx][x];
-            for (int64_t c = 0; c < out_channels; ++c) dst[x * out_channels + c] += w * src[x * out_channels + c];
-          }
+        for (int64_t y = cy0; y < cy1; ++y) {
+          const float* src = mid_host.data() + ((b * mid.height + y) * mid.width + cx0) * channels;
+          std::copy(src, src + crop.width * channels,
+                    crop_host.data() + ((b * crop.height + y - cy0) * crop.width) * channels);
+        }
+      be.reset_scratch();
+      float* crop_dev = be.scratch(crop_host.size());
+      const int64_t ch = crop.height * up, cw = crop.width * up;
+      float* out_dev = be.scratch(static_cast<size_t>(grid.batch * ch * cw * out_ch));
+      be.upload(crop_dev, crop_host.data(), crop_host.size());
+      run_decoder_tail(be, c, w, crop_dev, crop, out_dev);
+      out_host.resize(static_cast<size_t>(grid.batch * ch * cw * out_ch));
+      be.download(out_host.data(), out_dev, out_host.size());
+      // Keep the tile's own pixels; the halo only fed them.
+      for (int64_t b = 0; b < grid.batch; ++b)
+        for (int64_t y = y0 * up; y < y1 * up; ++y) {
+          const float* src = out_host.data() + ((b * ch + y - cy0 * up) * cw + (x0 - cx0) * up) * out_ch;
+          std::copy(src, src + (x1 - x0) * up * out_ch, image + ((b * out_h + y) * out_w + x0 * up) * out_ch);
         }
     }
   }

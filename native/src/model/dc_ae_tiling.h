@@ -1,37 +1,30 @@
 #pragma once
-// Tiled decoding: the latent is cut into overlapping tiles, each decoded alone, and the
-// tiles' images are cross-faded where they overlap, so memory depends on the tile size only.
+// Tiled decoding with the same result as a whole decode (to float rounding), in bounded
+// memory.
 //
-// Unlike diffusers' tiled_decode (fixed stride, blending only the top/left edges of each
-// tile), tiles here all have the full size and are spread evenly so the last one ends at
-// the border, and every overlap is blended with linear weights that sum to one at every
-// pixel, so no region is over- or under-weighted.
+// diffusers' AutoencoderDC.tiled_decode decodes overlapping latent tiles independently and
+// cross-fades them. That changes the image everywhere, not just at seams: DC-AE's
+// EfficientViT stages attend over the whole grid (ReLU linear attention sums over every
+// token), so a tile sees different global statistics than the full image. Here the decoder
+// is split where that stops (dc_ae_passes.h): the head (conv_in and the EfficientViT stages,
+// at 1/8 of the output resolution and below for SANA) runs once on the whole latent, and
+// only the tail (ResBlock stages and conv_out, where almost all the memory goes) is tiled.
+// The tail is a stack of 3x3 convs, so each output pixel depends on a bounded neighbourhood:
+// every tile is decoded with a halo at least that wide and only its centre is kept, which
+// makes the tiles agree exactly with the whole decode and leaves no seams to blend.
 #include <cstdint>
-#include <functional>
-#include <vector>
 
-#include "model/dc_ae_blocks.h"
+#include "model/dc_ae_passes.h"
 
 namespace sana::dcae {
 
-struct TileSpan {
-  int64_t start = 0, size = 0;  // latent pixels
-};
+// Pixels of the tail's input grid that cover the tail's receptive field (with a margin).
+int64_t tail_halo(const DecoderWeights& weights);
 
-// Tiles along one axis of `length` latent pixels: one tile when it fits, otherwise tiles of
-// exactly `tile`, overlapping by at least `overlap`, first at 0 and last ending at length.
-std::vector<TileSpan> tile_spans(int64_t length, int64_t tile, int64_t overlap);
-
-// Each tile's blend weight for each of its image pixels (factor per latent pixel) along one
-// axis: linear ramps across overlaps, normalised so the tiles' weights sum to one.
-std::vector<std::vector<float>> blend_weights(const std::vector<TileSpan>& spans, int64_t factor);
-
-// Decodes one latent tile (NCHW host, `grid`) into an NHWC host image.
-using TileDecoder = std::function<void(const float* latent, Grid grid, float* image)>;
-
-// latent: NCHW host (grid, channels); image: NHWC host (grid * factor, out_channels),
-// overwritten.
-void decode_tiled(const float* latent, int64_t channels, Grid grid, int64_t factor, int64_t out_channels,
-                  int64_t tile, int64_t overlap, const TileDecoder& decode_tile, float* image);
+// latent: NCHW host (grid, latent_channels), already in the decoder's (raw) space; image:
+// NHWC host (grid * 2^(stages-1), in_channels). `tile_latent`: tile edge in latent pixels.
+// Resets and uses the backend's scratch.
+void decode_tiled(Backend& be, const DcAeConfig& config, const DecoderWeights& weights, const float* latent,
+                  Grid grid, int64_t tile_latent, float* image);
 
 }  // namespace sana::dcae

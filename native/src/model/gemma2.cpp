@@ -190,24 +190,4 @@ Tensor Gemma2TextEncoder::encode(const int32_t* input_ids, const int32_t* attent
   return out;
 }
 
-PromptEmbeddings select_prompt_tokens(const Tensor& hidden, const int32_t* attention_mask,
-                                      int64_t max_sequence_length) {
-  check(hidden.rank() == 3, "select_prompt_tokens: expected a (batch, tokens, hidden) tensor, got " +
-                                shape_str(hidden.shape()));
-  const int64_t batch = hidden.dim(0), tokens = hidden.dim(1), d = hidden.dim(2);
-  check(max_sequence_length >= 1 && max_sequence_length <= tokens,
-        "select_prompt_tokens: max_sequence_length " + std::to_string(max_sequence_length) +
-            " must be in [1, " + std::to_string(tokens) + "] (the encoded length)");
-  PromptEmbeddings out{Tensor({batch, max_sequence_length, d}), {}};
-  out.mask.resize(static_cast<size_t>(batch * max_sequence_length));
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t j = 0; j < max_sequence_length; ++j) {
-      // select_index = [0] + range(-max_sequence_length + 1, 0)
-      const int64_t src = j == 0 ? 0 : tokens - max_sequence_length + j;
-      std::copy_n(hidden.data() + (b * tokens + src) * d, d, out.embeds.data() + (b * max_sequence_length + j) * d);
-      out.mask[b * max_sequence_length + j] = attention_mask[b * tokens + src];
-    }
-  return out;
-}
-
 }  // namespace sana

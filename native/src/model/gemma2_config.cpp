@@ -66,14 +66,16 @@ Gemma2Config Gemma2Config::from_json(const Json& j) {
     const Json& rope = j.at("rope_parameters");
     check(rope.is_object(), std::string(kWhere) + ": \"rope_parameters\" must be an object");
     const std::string type = rope.value("rope_type", std::string("default"));
-    check(type == "default", std::string(kWhere) + ": rope_type \"" + type + "\" is not supported (Gemma-2 uses \"default\")");
+    check(type == "default",
+          std::string(kWhere) + ": rope_type \"" + type + "\" is not supported (Gemma-2 uses \"default\")");
     c.rope_theta = number_or(rope, "rope_theta", number_or(j, "rope_theta", c.rope_theta));
   } else {
     c.rope_theta = number_or(j, "rope_theta", c.rope_theta);
   }
   if (present(j, "rope_scaling")) {
     const Json& scaling = j.at("rope_scaling");
-    const std::string type = scaling.is_object() ? scaling.value("rope_type", scaling.value("type", std::string())) : "";
+    const std::string type =
+        scaling.is_object() ? scaling.value("rope_type", scaling.value("type", std::string())) : std::string();
     check(type == "default", std::string(kWhere) + ": rope_scaling " + scaling.dump() + " is not supported");
   }
   for (const char* key : {"hidden_activation", "hidden_act"}) {
@@ -100,7 +102,8 @@ Gemma2Config Gemma2Config::from_json(const Json& j) {
   check(c.query_pre_attn_scalar > 0, std::string(kWhere) + ": \"query_pre_attn_scalar\" must be positive");
   check(!c.attn_logit_softcapping || *c.attn_logit_softcapping > 0,
         std::string(kWhere) + ": \"attn_logit_softcapping\" must be positive or null");
-  check(!c.sliding_window || *c.sliding_window > 0, std::string(kWhere) + ": \"sliding_window\" must be positive or null");
+  check(!c.sliding_window || *c.sliding_window > 0,
+        std::string(kWhere) + ": \"sliding_window\" must be positive or null");
   check(c.rope_theta > 0, std::string(kWhere) + ": \"rope_theta\" must be positive");
 
   if (present(j, "layer_types")) {

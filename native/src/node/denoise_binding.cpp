@@ -17,6 +17,7 @@
 #include "node/napi_util.h"
 #include "sana/denoise.h"
 #include "sana/error.h"
+#include "sana/model_folder.h"
 
 namespace sana::node {
 
@@ -26,7 +27,8 @@ struct DenoiserHandle {
   DenoiserHandle(SanaTransformer m, std::filesystem::path r) : model(std::move(m)), root(std::move(r)) {}
   SanaTransformer model;
   std::filesystem::path root;
-  std::mutex busy;  // the transformer's workspace serves one run at a time
+  std::mutex busy;        // the transformer's workspace serves one run at a time
+  bool running = false;   // touched on the JS thread only: refuses a second run up front
   std::atomic<bool> cancel{false};
 };
 using Handle = std::shared_ptr<DenoiserHandle>;
@@ -34,7 +36,11 @@ using Handle = std::shared_ptr<DenoiserHandle>;
 struct StepReport {
   int step = 0, total = 0;
   float timestep = 0;
-  std::vector<float> latents, denoised;
+  std::vector<float> latents, denoised, model_output;
+};
+
+struct RunOptions {
+  bool capture_model_output = false;  // the raw transformer batch per step (golden checks)
 };
 
 // ---- JS -> C++ -------------------------------------------------------------------------------
@@ -84,6 +90,33 @@ uint64_t seed_of(Napi::Env env, const Napi::Value& v) {
   return static_cast<uint64_t>(s);
 }
 
+// The model's own scheduler unless the request names a sampler, a scheduler config (JSON
+// text) or Sprint's schedule arguments.
+SamplerConfig read_sampler(Napi::Env env, const Napi::Object& o, const std::filesystem::path& root) {
+  std::optional<SamplerKind> kind;
+  if (present(field(o, "sampler"))) {
+    if (!field(o, "sampler").IsString()) throw Napi::TypeError::New(env, "sampler must be a string");
+    kind = parse_sampler_kind(field(o, "sampler").As<Napi::String>().Utf8Value());
+  }
+  SamplerConfig config;
+  if (present(field(o, "schedulerConfig"))) {
+    if (!field(o, "schedulerConfig").IsString()) throw Napi::TypeError::New(env, "schedulerConfig must be JSON text");
+    config = sampler_config_from_json(kind, parse_json(field(o, "schedulerConfig").As<Napi::String>().Utf8Value(),
+                                                       "schedulerConfig"));
+    config.timestep_scale = sampler_config_from_model(std::nullopt, root).timestep_scale;
+  } else {
+    config = sampler_config_from_model(kind, root);
+  }
+  if (auto* scm = std::get_if<ScmConfig>(&config.scheduler)) {
+    if (present(field(o, "maxTimesteps"))) scm->max_timesteps = number(env, field(o, "maxTimesteps"), "maxTimesteps");
+    const Napi::Value intermediate = field(o, "intermediateTimesteps");
+    if (intermediate.IsNull()) scm->intermediate_timesteps.reset();
+    else if (!intermediate.IsUndefined())
+      scm->intermediate_timesteps = number(env, intermediate, "intermediateTimesteps");
+  }
+  return config;
+}
+
 DenoiseRequest read_request(Napi::Env env, const Napi::Object& o, const std::filesystem::path& root) {
   DenoiseRequest r;
   r.batch = integer(env, field(o, "batch"), "batch");
@@ -103,12 +136,9 @@ DenoiseRequest read_request(Napi::Env env, const Napi::Object& o, const std::fil
     const Napi::Array a = layers.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); ++i) r.pag_layers.push_back(static_cast<int>(integer(env, a.Get(i), "pagLayers[]")));
   }
-  std::optional<SamplerKind> kind;
-  if (present(field(o, "sampler"))) {
-    if (!field(o, "sampler").IsString()) throw Napi::TypeError::New(env, "sampler must be a string");
-    kind = parse_sampler_kind(field(o, "sampler").As<Napi::String>().Utf8Value());
-  }
-  r.sampler = sampler_config_from_model(kind, root);
+  if (present(field(o, "pagAdaptiveScale")))
+    r.pag_adaptive_scale = number(env, field(o, "pagAdaptiveScale"), "pagAdaptiveScale");
+  r.sampler = read_sampler(env, o, root);
   return r;
 }
 
@@ -148,16 +178,16 @@ class LoadWorker : public Napi::AsyncWorker {
 
 class RunWorker : public Napi::AsyncProgressQueueWorker<StepReport> {
  public:
-  RunWorker(Napi::Env env, Handle handle, DenoiseRequest request, Napi::Function on_step)
+  RunWorker(Napi::Env env, Handle handle, DenoiseRequest request, Napi::Function on_step, RunOptions options)
       : Napi::AsyncProgressQueueWorker<StepReport>(env, "sana:denoise"),
-        deferred_(Napi::Promise::Deferred::New(env)), handle_(std::move(handle)), request_(std::move(request)) {
+        deferred_(Napi::Promise::Deferred::New(env)), handle_(std::move(handle)), request_(std::move(request)),
+        options_(options) {
     if (!on_step.IsEmpty()) on_step_ = Napi::Persistent(on_step);
   }
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute(const ExecutionProgress& progress) override {
-    std::unique_lock lock(handle_->busy, std::try_to_lock);
-    if (!lock.owns_lock()) return SetError("denoise: this engine is already running a request");
+    std::lock_guard lock(handle_->busy);
     try {
       const bool observe = !on_step_.IsEmpty();
       result_ = denoise(
@@ -166,7 +196,9 @@ class RunWorker : public Napi::AsyncProgressQueueWorker<StepReport> {
             if (!observe) return;
             StepReport report{s.step, s.total, s.transformer_timestep,
                               std::vector<float>(s.latents.begin(), s.latents.end()),
-                              std::vector<float>(s.denoised.begin(), s.denoised.end())};
+                              std::vector<float>(s.denoised.begin(), s.denoised.end()),
+                              {}};
+            if (options_.capture_model_output) report.model_output.assign(s.model_output.begin(), s.model_output.end());
             progress.Send(&report, 1);
           },
           &handle_->cancel);
@@ -186,6 +218,7 @@ class RunWorker : public Napi::AsyncProgressQueueWorker<StepReport> {
       o.Set("timestep", r.timestep);
       o.Set("latents", to_js(env, r.latents));
       o.Set("denoised", to_js(env, r.denoised));
+      if (options_.capture_model_output) o.Set("modelOutput", to_js(env, r.model_output));
       // An exception thrown by onStep must not stop the engine silently: it is reported
       // through the Promise once the run ends.
       try {
@@ -198,6 +231,7 @@ class RunWorker : public Napi::AsyncProgressQueueWorker<StepReport> {
   }
 
   void OnOK() override {
+    handle_->running = false;
     Napi::Env env = Env();
     if (!callback_error_.empty()) {
       deferred_.Reject(Napi::Error::New(env, "onStep threw: " + callback_error_).Value());
@@ -215,12 +249,16 @@ class RunWorker : public Napi::AsyncProgressQueueWorker<StepReport> {
     out.Set("cancelled", result_.cancelled);
     deferred_.Resolve(out);
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    handle_->running = false;
+    deferred_.Reject(e.Value());
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
   Handle handle_;
   DenoiseRequest request_;
+  RunOptions options_;
   Napi::FunctionReference on_step_;
   DenoiseResult result_;
   std::string callback_error_;
@@ -240,14 +278,19 @@ Napi::Object denoiser_to_js(Napi::Env env, Handle handle) {
           Napi::Promise::Deferred failed = Napi::Promise::Deferred::New(e);
           try {
             if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(e, "run: request must be an object");
-            DenoiseRequest request = read_request(e, info[0].As<Napi::Object>(), (*shared)->root);
+            const Napi::Object req = info[0].As<Napi::Object>();
+            DenoiseRequest request = read_request(e, req, (*shared)->root);
+            RunOptions options;
+            options.capture_model_output = req.Get("captureModelOutput").ToBoolean().Value();
             Napi::Function on_step;
             if (has_arg(info, 1)) {
               if (!info[1].IsFunction()) throw Napi::TypeError::New(e, "run: onStep must be a function");
               on_step = info[1].As<Napi::Function>();
             }
+            if ((*shared)->running) throw Napi::Error::New(e, "denoise: this engine is already running a request");
+            (*shared)->running = true;
             (*shared)->cancel = false;  // on the JS thread, so a cancel() right after run() is kept
-            auto* worker = std::make_unique<RunWorker>(e, *shared, std::move(request), on_step).release();  // deletes itself
+            auto* worker = std::make_unique<RunWorker>(e, *shared, std::move(request), on_step, options).release();  // deletes itself
             Napi::Promise p = worker->promise();
             worker->Queue();
             return p;

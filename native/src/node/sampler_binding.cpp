@@ -4,7 +4,10 @@
 // that produces latents returns a new Float32Array.
 #include <napi.h>
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -27,9 +30,12 @@ std::span<const float> float32_arg(const Napi::CallbackInfo& info, size_t index,
   return {array.Data(), array.ElementLength()};
 }
 
+// A JS number that must be a (small) integer: step counts and indices.
+bool is_int(double value) { return std::trunc(value) == value && std::abs(value) <= 1e9; }
+
 int step_arg(const Napi::CallbackInfo& info, size_t index, const std::string& fn) {
   const double value = number_arg(info, index, fn.c_str());
-  if (value != static_cast<double>(static_cast<int>(value)))
+  if (!is_int(value))
     throw Napi::TypeError::New(info.Env(), fn + ": argument " + std::to_string(index + 1) + " must be an integer");
   return static_cast<int>(value);
 }
@@ -203,7 +209,7 @@ Napi::Value create_sampler(const Napi::CallbackInfo& info) {
   Napi::Value steps_value = spec.Get("steps");
   if (!steps_value.IsNumber()) throw Napi::TypeError::New(env, "createSampler: \"steps\" must be a number");
   const double steps = steps_value.As<Napi::Number>().DoubleValue();
-  if (steps != static_cast<double>(static_cast<int>(steps)))
+  if (!is_int(steps))
     throw Napi::TypeError::New(env, "createSampler: \"steps\" must be an integer");
 
   SamplerHandle sampler = make_sampler(config_from_spec(env, spec), static_cast<int>(steps));

@@ -163,9 +163,6 @@ DcAeDecodeOptions decode_options(Napi::Object o, const std::string& fn) {
     d.tiling = tiled.As<Napi::Boolean>().Value() ? DcAeDecodeOptions::Tiling::On : DcAeDecodeOptions::Tiling::Off;
   }
   d.tiles.tile_latent = int_option(o, "tileLatent", d.tiles.tile_latent, 1, fn);
-  d.tiles.overlap_latent = int_option(o, "overlapLatent", d.tiles.overlap_latent, 0, fn);
-  if (d.tiles.overlap_latent >= d.tiles.tile_latent)
-    throw Napi::RangeError::New(o.Env(), fn + ": overlapLatent must be smaller than tileLatent");
   return d;
 }
 

@@ -89,13 +89,16 @@ void validate(const DitConfig& config, const DenoiseRequest& r, const GuidancePl
                                            : "denoise: a Sana-Sprint model must be sampled with the scm sampler");
 }
 
-void guide(const GuidancePlan& plan, const DenoiseRequest& r, std::span<const float> model_out, std::span<float> out) {
+// `timestep` is the scheduler's (0..1000), which adaptive PAG scales by.
+void guide(const GuidancePlan& plan, const DenoiseRequest& r, double timestep, std::span<const float> model_out,
+           std::span<float> out) {
+  const auto pag = static_cast<float>(pag_scale_at(r.pag_scale, r.pag_adaptive_scale, timestep));
   if (plan.cfg && plan.pag)
-    cfg_pag_combine(model_out, static_cast<float>(r.guidance_scale), static_cast<float>(r.pag_scale), out);
+    cfg_pag_combine(model_out, static_cast<float>(r.guidance_scale), pag, out);
   else if (plan.cfg)
     cfg_combine(model_out, static_cast<float>(r.guidance_scale), out);
   else if (plan.pag)
-    pag_combine(model_out, static_cast<float>(r.pag_scale), out);
+    pag_combine(model_out, pag, out);
   else
     std::copy(model_out.begin(), model_out.end(), out.begin());
 }
@@ -148,6 +151,7 @@ DenoiseResult denoise(SanaTransformer& transformer, const DenoiseRequest& r, con
 
   std::vector<float> x(n), model_in(n * plan.groups), model_out(n * plan.groups), guided(n), velocity(n);
   std::vector<float> timestep(static_cast<size_t>(model_batch));
+  const std::vector<double> schedule = sampler->timesteps();
   DenoiseResult result;
   for (int step = 0; step < r.steps; ++step) {
     if (cancel && cancel->load()) {
@@ -163,7 +167,7 @@ DenoiseResult denoise(SanaTransformer& transformer, const DenoiseRequest& r, con
     input.guidance = guidance.empty() ? nullptr : guidance.data();
     transformer.forward(context, input, model_out.data());
 
-    guide(plan, r, model_out, guided);
+    guide(plan, r, schedule[static_cast<size_t>(step)], model_out, guided);
     sampler->model_output_to_step_input(step, x, guided, velocity);
     std::vector<float> noise;
     if (sampler->needs_noise())

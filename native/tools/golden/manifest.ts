@@ -35,6 +35,8 @@ export interface Manifest {
   formatVersion: number;
   models: Record<string, ManifestModel>;
   cases: ManifestCase[];
+  /** The instruction lines the set was generated with, when it records them. */
+  complexHumanInstruction?: string[];
 }
 
 /** The set cannot be read: no manifest, invalid JSON, or a malformed field. */
@@ -159,5 +161,10 @@ export function validateManifest(root: JsonValue, origin: string): Manifest {
       tolerance: v.tolerance(c.tolerance, `${at}.tolerance`),
     };
   });
-  return { formatVersion, models, cases };
+  const chi = top.complex_human_instruction;
+  if (chi === undefined || chi === null) return { formatVersion, models, cases };
+  if (!Array.isArray(chi) || !chi.every((line): line is string => typeof line === "string")) {
+    v.fail("complex_human_instruction", "must be a list of strings");
+  }
+  return { formatVersion, models, cases, complexHumanInstruction: chi };
 }

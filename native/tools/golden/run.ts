@@ -62,7 +62,7 @@ function judge(c: ManifestCase, tensors: CaseTensors, result: HandlerResult): Re
       rows.push({ ...base, error: null, tolerance: "", status: "unsupported", note: reason });
       continue;
     }
-    const tolerance = toleranceFor(c.tolerance, output);
+    const tolerance = toleranceFor(c.tolerance, output, spec.dtype);
     if ("error" in tolerance) {
       rows.push({ ...base, error: null, tolerance: "", status: "fail", note: tolerance.error });
       continue;

@@ -11,8 +11,18 @@ export function describeTolerance(tolerance: Tolerance): string {
   return tolerance.kind === "exact" ? "exact" : tolerance.max.toExponential(0);
 }
 
-/** The tolerance of `output`, or a reason why the manifest gives none. */
-export function toleranceFor(spec: ToleranceSpec, output: string): Tolerance | { error: string } {
+const integerDtypes = new Set(["int64", "int32", "int16", "int8", "uint8", "bool"]);
+
+/**
+ * The tolerance of `output` (of manifest dtype `dtype`), or a reason why the manifest gives
+ * none. Integer outputs the tolerance object does not mention are exact: the set's README
+ * states that token ids, masks and timesteps are.
+ */
+export function toleranceFor(
+  spec: ToleranceSpec,
+  output: string,
+  dtype: string,
+): Tolerance | { error: string } {
   if (typeof spec === "number") return { kind: "rel_l2", max: spec };
   if (spec === "exact") return { kind: "exact" };
   const metric = spec.metric;
@@ -24,6 +34,6 @@ export function toleranceFor(spec: ToleranceSpec, output: string): Tolerance | {
     return { kind: "rel_l2", max: entry };
   if (entry === "exact") return { kind: "exact" };
   if (entry !== undefined) return { error: `tolerance for "${output}" is ${JSON.stringify(entry)}` };
-  if (spec.exact === true) return { kind: "exact" };
+  if (spec.exact === true || integerDtypes.has(dtype)) return { kind: "exact" };
   return { error: `the manifest gives no tolerance for "${output}"` };
 }

@@ -70,6 +70,7 @@ void apply_activation(Activation act, float* x, int64_t n) {
 }
 
 CpuBackend::CpuBackend() : pool_(ThreadPool::global()) {}
+CpuBackend::~CpuBackend() = default;
 
 Buffer CpuBackend::alloc(size_t n) {
   const size_t bytes = (std::max<size_t>(n, 1) * sizeof(float) + 63) / 64 * 64;

@@ -11,6 +11,9 @@ namespace sana::cpu {
 class CpuBackend final : public Backend {
  public:
   CpuBackend();
+  // Out of line: GCC 12 left the destructor slots of this final class's vtable empty when
+  // the implicit destructor was only ever called through Backend (a crash on delete).
+  ~CpuBackend() override;
 
   std::string_view name() const override { return "cpu"; }
   size_t threads() const override { return pool_.size(); }
@@ -68,6 +71,10 @@ class CpuBackend final : public Backend {
                               int64_t factor, int64_t out_channels, float* y) override;
   void relu_group_attention(const float* qkv, int64_t qkv_stride, int64_t batch, int64_t tokens, int64_t groups,
                             int64_t head_dim, bool quadratic, float* out, int64_t out_stride) override;
+  void relu_attention_stats(const float* qkv, int64_t qkv_stride, int64_t tokens, int64_t groups, int64_t head_dim,
+                            float* stats) override;
+  void relu_attention_apply(const float* qkv, int64_t qkv_stride, int64_t tokens, int64_t groups, int64_t head_dim,
+                            const float* stats, float* out, int64_t out_stride) override;
 
   // ---- Gemma-2 (gemma_*.cpp) ----
   void rope(float* x, int64_t batch, int64_t tokens, int64_t heads, int64_t head_dim, int64_t stride, const float* cos,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/gemm.h"
@@ -33,19 +34,64 @@ void check_conv(const Backend::Conv2dShape& s) {
                            std::to_string(s.groups) + " up" + std::to_string(s.upsample) + ": ";
   check(s.batch > 0 && s.height > 0 && s.width > 0, what + "empty input");
   check(s.kernel >= 1 && s.kernel % 2 == 1, what + "kernel must be odd");
-  check(s.stride >= 1 && s.upsample >= 1, what + "stride and upsample must be >= 1");
+  check(s.stride >= 1, what + "stride must be >= 1");
+  check(s.upsample == 1 || s.upsample == 2, what + "upsample must be 1 or 2");
   check(s.groups >= 1 && s.in_channels % s.groups == 0 && s.out_channels % s.groups == 0,
         what + "groups must divide both channel counts");
   check(s.out_height() > 0 && s.out_width() > 0, what + "output would be empty");
 }
 
-// Adds bias and applies act to rows [r0, r1) of y (cols floats each).
+// Adds bias to rows [r0, r1) of y (cols floats each), then applies act to the whole block
+// at once (rows are contiguous; one call keeps the vector loop long for narrow images).
 void finish_rows(float* y, int64_t r0, int64_t r1, int64_t cols, const float* bias, Activation act) {
-  for (int64_t r = r0; r < r1; ++r) {
-    float* row = y + r * cols;
-    if (bias)
+  if (bias)
+    for (int64_t r = r0; r < r1; ++r) {
+      float* row = y + r * cols;
       for (int64_t c = 0; c < cols; ++c) row[c] += bias[c];
-    apply_activation(act, row, cols);
+    }
+  apply_activation(act, y + r0 * cols, (r1 - r0) * cols);
+}
+
+// Copies n floats; an inline loop beats a memcpy call for the few channels of small stages.
+inline void copy_floats(float* dst, const float* src, int64_t n) {
+  if (n < 16) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  } else {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  }
+}
+
+// Fills rows [p0, p1) of the column matrix: row p - p0 holds, for each group, for each tap,
+// that group's input channels at the tap's (upsampled) input pixel, or zeros in the padding.
+// Walks output rows so the index arithmetic is per row, not per pixel.
+void gather_columns(const float* x, const Backend::Conv2dShape& s, int64_t p0, int64_t p1, float* col) {
+  const int64_t k = s.kernel, pad = k / 2, stride = s.stride, cin = s.in_channels, groups = s.groups;
+  const int64_t cin_g = cin / groups, taps = k * k, kg = taps * cin_g, kcol = taps * cin;
+  const int64_t shift = s.upsample == 2 ? 1 : 0;  // check_conv allows upsample 1 or 2
+  const int64_t hv = s.height << shift, wv = s.width << shift, ho = s.out_height(), wo = s.out_width();
+  for (int64_t p = p0; p < p1;) {
+    const int64_t b = p / (ho * wo), oy = (p / wo) % ho, ox0 = p % wo;
+    const int64_t n = std::min(wo - ox0, p1 - p);  // pixels of this output row in the band
+    float* rows = col + (p - p0) * kcol;
+    for (int64_t ky = 0; ky < k; ++ky) {
+      const int64_t iy = oy * stride + ky - pad;
+      const bool row_inside = iy >= 0 && iy < hv;
+      const float* src_row = row_inside ? x + (b * s.height + (iy >> shift)) * s.width * cin : nullptr;
+      for (int64_t kx = 0; kx < k; ++kx) {
+        const int64_t tap = ky * k + kx;
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t ix = (ox0 + i) * stride + kx - pad;
+          float* dst = rows + i * kcol + tap * cin_g;
+          if (!row_inside || ix < 0 || ix >= wv) {
+            for (int64_t g = 0; g < groups; ++g) std::fill(dst + g * kg, dst + g * kg + cin_g, 0.0f);
+          } else {
+            const float* src = src_row + (ix >> shift) * cin;
+            for (int64_t g = 0; g < groups; ++g) copy_floats(dst + g * kg, src + g * cin_g, cin_g);
+          }
+        }
+      }
+    }
+    p += n;
   }
 }
 
@@ -54,11 +100,10 @@ void finish_rows(float* y, int64_t r0, int64_t r1, int64_t cols, const float* bi
 void CpuBackend::conv2d(const float* x, const Conv2dShape& s, const float* weight, const float* bias, Activation act,
                         float* y) {
   check_conv(s);
-  const int64_t k = s.kernel, pad = k / 2, up = s.upsample, stride = s.stride;
+  const int64_t k = s.kernel, up = s.upsample, stride = s.stride;
   const int64_t cin = s.in_channels, cout = s.out_channels, groups = s.groups;
   const int64_t cin_g = cin / groups, cout_g = cout / groups;
   const int64_t taps = k * k, kg = taps * cin_g, kcol = taps * cin;
-  const int64_t hv = s.height * up, wv = s.width * up;  // the (virtual) upsampled input grid
   const int64_t ho = s.out_height(), wo = s.out_width(), pixels = s.batch * ho * wo;
 
   if (k == 1 && stride == 1 && up == 1) {
@@ -90,27 +135,7 @@ void CpuBackend::conv2d(const float* x, const Conv2dShape& s, const float* weigh
     float* col = column_buf.data();
     for (int64_t bi = lo; bi < hi; ++bi) {
       const int64_t p0 = bi * band, p1 = std::min(pixels, p0 + band);
-      // Gather: row (p - p0) = for each group, for each tap, that group's input channels.
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t b = p / (ho * wo), oy = (p / wo) % ho, ox = p % wo;
-        float* row = col + (p - p0) * kcol;
-        for (int64_t ky = 0; ky < k; ++ky) {
-          const int64_t iy = oy * stride + ky - pad;
-          for (int64_t kx = 0; kx < k; ++kx) {
-            const int64_t ix = ox * stride + kx - pad;
-            const int64_t tap = ky * k + kx;
-            const bool inside = iy >= 0 && iy < hv && ix >= 0 && ix < wv;
-            const float* src = inside ? x + ((b * s.height + iy / up) * s.width + ix / up) * cin : nullptr;
-            for (int64_t g = 0; g < groups; ++g) {
-              float* dst = row + g * kg + tap * cin_g;
-              if (inside)
-                std::memcpy(dst, src + g * cin_g, static_cast<size_t>(cin_g) * sizeof(float));
-              else
-                std::fill(dst, dst + cin_g, 0.0f);
-            }
-          }
-        }
-      }
+      gather_columns(x, s, p0, p1, col);
       // Nested in a pool task, each GEMM runs on this thread alone.
       for (int64_t g = 0; g < groups; ++g)
         sgemm_ex(Trans::No, Trans::Yes, p1 - p0, cout_g, kg, 1.0f, col + g * kg, kcol, weight + g * cout_g * kg, kg,

@@ -1,5 +1,12 @@
-import type { ManifestCase } from "../manifest.js";
-import { booleanParam, hasParam, numberParam, stringListParam, stringParam } from "../params.js";
+import type { Manifest, ManifestCase } from "../manifest.js";
+import {
+  booleanParam,
+  hasParam,
+  integerParam,
+  numberParam,
+  stringListParam,
+  stringParam,
+} from "../params.js";
 
 // What a pipeline case asks for, read from its params the way the reference pipelines read
 // their arguments: which sampler, the batch layout of each transformer call, guidance.
@@ -27,6 +34,13 @@ export interface PipelinePlan {
   pagAdaptiveScale: number;
   /** Transformer block indices whose self-attention PAG perturbs. */
   pagLayers: number[];
+  prompts: string[];
+  /** Encoded without the instruction, as the pipelines do ("" when the case gives none). */
+  negativePrompt: string;
+  maxSequenceLength: number;
+  /** Instruction lines prepended to each prompt, or null for none. */
+  complexHumanInstruction: string[] | null;
+  numImagesPerPrompt: number;
 }
 
 export const sanaPipelines = new Set([
@@ -48,7 +62,30 @@ function pagLayerIndex(testCase: ManifestCase, name: string): number {
   return Number(match[1]);
 }
 
-export function planPipeline(testCase: ManifestCase): PipelinePlan {
+function promptList(testCase: ManifestCase): string[] {
+  const value = testCase.params.prompt;
+  return typeof value === "string" ? [value] : stringListParam(testCase, "prompt");
+}
+
+// complex_human_instruction: a list of lines, null/false for none, or (as the fixture set
+// writes it) a note that the pipeline default was used, which the manifest lists at its top.
+function instruction(
+  testCase: ManifestCase,
+  manifest: Manifest,
+  fallback: readonly string[],
+): string[] | null {
+  const value = testCase.params.complex_human_instruction;
+  if (value === undefined || typeof value === "string")
+    return [...(manifest.complexHumanInstruction ?? fallback)];
+  if (value === null || value === false) return null;
+  return stringListParam(testCase, "complex_human_instruction");
+}
+
+export function planPipeline(
+  testCase: ManifestCase,
+  manifest: Manifest,
+  defaultInstruction: readonly string[],
+): PipelinePlan {
   const pipelineClass = stringParam(testCase, "pipeline_class");
   if (!sanaPipelines.has(pipelineClass))
     throw new Error(`${testCase.name}: pipeline_class "${pipelineClass}" is not supported`);
@@ -77,7 +114,31 @@ export function planPipeline(testCase: ManifestCase): PipelinePlan {
     pagLayers: doPag
       ? stringListParam(testCase, "pag_applied_layers").map((n) => pagLayerIndex(testCase, n))
       : [],
+    prompts: promptList(testCase),
+    negativePrompt:
+      typeof testCase.params.negative_prompt === "string" ? testCase.params.negative_prompt : "",
+    maxSequenceLength: hasParam(testCase, "max_sequence_length")
+      ? integerParam(testCase, "max_sequence_length")
+      : 300,
+    complexHumanInstruction: instruction(testCase, manifest, defaultInstruction),
+    numImagesPerPrompt: hasParam(testCase, "num_images_per_prompt")
+      ? integerParam(testCase, "num_images_per_prompt")
+      : 1,
   };
+}
+
+/** Which prompt set fills each copy of the transformer batch. */
+export function textLayout(layout: BatchLayout): ("negative" | "positive")[] {
+  switch (layout) {
+    case "single":
+      return ["positive"];
+    case "cfg":
+      return ["negative", "positive"];
+    case "cfg_pag":
+      return ["negative", "positive", "positive"];
+    case "pag":
+      return ["positive", "positive"];
+  }
 }
 
 /** How many copies of the latents one transformer call takes. */

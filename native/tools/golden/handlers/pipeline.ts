@@ -1,31 +1,23 @@
-import { type DitTextContext, loadTransformer, type Transformer } from "../../../lib/dit.js";
+import { type DenoiseRequest, loadDenoiser } from "../../../lib/denoise.js";
+import { readConfig } from "../../../lib/index.js";
 import { createSampler, type Sampler, type SamplerSpec, samplerBinding } from "../../../lib/sampler.js";
+import { COMPLEX_HUMAN_INSTRUCTION, SanaTextEncoder } from "../../../lib/text-encoder.js";
+import { loadVae, type VaeModel } from "../../../lib/vae.js";
 import type { Float32Data } from "../case-tensors.js";
 import type { ProducedTensor } from "../compare.js";
 import type { CaseContext, ComponentHandler, HandlerResult } from "../handler.js";
-import { hasParam, nullableNumberParam, numberParam, objectParam } from "../params.js";
-import { batchCopies, type PipelinePlan, perturbedItems, planPipeline } from "./pipeline-plan.js";
+import { booleanParam, hasParam, nullableNumberParam, numberParam, objectParam } from "../params.js";
+import { batchCopies, type PipelinePlan, planPipeline } from "./pipeline-plan.js";
+import { encodeBatchPrompts } from "./pipeline-prompts.js";
 
-// Pipeline cases: the denoising loop of SanaPipeline / SanaPAGPipeline / SanaSprintPipeline
-// from the recorded initial latents. The schedule outputs need only the sampler; the
-// transformer outputs need prompt embeddings, which the text encoder would produce: they run
-// when the case records them (encoder_hidden_states + encoder_attention_mask, the exact
-// transformer inputs) and are unsupported otherwise. The image needs the VAE decoder.
+// Pipeline cases, end to end from the prompts and the recorded initial latents:
+// encode_prompt (tokenizer + Gemma-2), the engine's denoising loop (src/pipeline/denoise.cpp,
+// the code the sidecar runs: sampler, transformer, CFG/PAG/Sprint guidance), and the VAE
+// decode to the output image.
+// Every intermediate the case records (embeddings, masks, timesteps, raw predictions, latents
+// per step, SCM's denoised) is compared, so a failure points at the stage that drifted.
 
-const needsTextEncoder = "needs the text encoder: the case records no encoder_hidden_states to condition on";
-const textEncoderOutput = "text encoder output (the runner reads it from the case as the transformer input)";
-const needsVae = "needs the VAE decoder (not built yet)";
-
-function repeatBatch(latents: Float32Array, copies: number): Float32Array {
-  const out = new Float32Array(latents.length * copies);
-  for (let c = 0; c < copies; c += 1) out.set(latents, c * latents.length);
-  return out;
-}
-
-function scaled(values: Float32Array, factor: number): Float32Array {
-  // float32 * float32 is exact in float64, so storing rounds once, as torch does.
-  return values.map((v) => v * factor);
-}
+const needsBinning = "use_resolution_binning: the resize and crop back to the request is not implemented";
 
 function samplerFor(context: CaseContext, plan: PipelinePlan, timestepScale: number): Sampler {
   const { testCase, modelDir } = context;
@@ -38,52 +30,6 @@ function samplerFor(context: CaseContext, plan: PipelinePlan, timestepScale: num
     spec.intermediateTimesteps = nullableNumberParam(testCase, "intermediate_timesteps");
   }
   return createSampler(spec);
-}
-
-/** Guided prediction per image from one transformer call's output. */
-function guide(plan: PipelinePlan, raw: Float32Array, timestep: number): Float32Array {
-  const guidance = samplerBinding();
-  const pagScale =
-    plan.pagAdaptiveScale > 0
-      ? Math.max(0, plan.pagScale - plan.pagAdaptiveScale * (1000 - timestep))
-      : plan.pagScale;
-  switch (plan.layout) {
-    case "single":
-      return raw;
-    case "cfg":
-      return guidance.cfgCombine(raw, plan.guidanceScale);
-    case "cfg_pag":
-      return guidance.cfgPagCombine(raw, plan.guidanceScale, pagScale);
-    case "pag":
-      return guidance.pagCombine(raw, pagScale);
-  }
-}
-
-interface Conditioning {
-  transformer: Transformer;
-  text: DitTextContext;
-}
-
-async function conditioning(
-  context: CaseContext,
-  transformer: Transformer,
-  modelBatch: number,
-): Promise<Conditioning | undefined> {
-  const { tensors, testCase } = context;
-  if (!tensors.has("encoder_hidden_states") || !tensors.has("encoder_attention_mask")) return undefined;
-  const caption = tensors.float32("encoder_hidden_states");
-  const mask = tensors.int64("encoder_attention_mask");
-  if (caption.shape[0] !== modelBatch) {
-    throw new Error(
-      `${testCase.name}: encoder_hidden_states has batch ${caption.shape[0]}, the transformer batch is ${modelBatch}`,
-    );
-  }
-  const text = await transformer.encodeText({
-    encoderHiddenStates: caption.data,
-    encoderShape: caption.shape,
-    encoderMask: mask.data,
-  });
-  return { transformer, text };
 }
 
 class StepRecorder {
@@ -102,16 +48,41 @@ class StepRecorder {
   }
 }
 
-export function createPipelineHandler(): ComponentHandler {
-  const models = new Map<string, Promise<Transformer>>();
-  const model = (dir: string): Promise<Transformer> => {
-    let loaded = models.get(dir);
-    if (loaded === undefined) {
-      loaded = loadTransformer(dir);
-      models.set(dir, loaded);
+/** One load per folder per run: several cases share a model. */
+function cached<T>(load: (dir: string) => Promise<T>): (dir: string) => Promise<T> {
+  const loaded = new Map<string, Promise<T>>();
+  return (dir) => {
+    let model = loaded.get(dir);
+    if (model === undefined) {
+      model = load(dir);
+      loaded.set(dir, model);
     }
-    return loaded;
+    return model;
   };
+}
+
+interface TransformerScales {
+  timestepScale: number;
+  guidanceEmbedsScale: number;
+}
+
+function readTransformerConfig(modelDir: string): TransformerScales {
+  const config = readConfig(modelDir, "transformer");
+  const field = (key: string, fallback: number): number => {
+    const value =
+      typeof config === "object" && config !== null && !Array.isArray(config) ? config[key] : undefined;
+    return typeof value === "number" ? value : fallback;
+  };
+  return {
+    timestepScale: field("timestep_scale", 1),
+    guidanceEmbedsScale: field("guidance_embeds_scale", 0.1),
+  };
+}
+
+export function createPipelineHandler(): ComponentHandler {
+  const denoiser = cached((dir) => loadDenoiser(dir));
+  const vae = cached<VaeModel>((dir) => loadVae(dir, { encoder: false }));
+  const textEncoder = cached((dir) => SanaTextEncoder.load(dir));
 
   return {
     component: "pipeline",
@@ -121,83 +92,109 @@ export function createPipelineHandler(): ComponentHandler {
         return 'no "latents" input: only denoising runs are implemented (resolution binning is not)';
       }
       if (testCase.model === null) return "no model folder";
+      const images = testCase.params.num_images_per_prompt;
+      if (images !== undefined && images !== 1)
+        return "num_images_per_prompt other than 1 is not implemented";
       return undefined;
     },
 
     async run(context: CaseContext): Promise<HandlerResult> {
-      const { testCase, tensors, modelDir } = context;
+      const { testCase, tensors, modelDir, manifest } = context;
       if (modelDir === null) throw new Error(`${testCase.name}: no model folder`);
-      const plan = planPipeline(testCase);
-      const transformer = await model(modelDir);
-      const sampler = samplerFor(context, plan, transformer.config.timestepScale);
+      const plan = planPipeline(testCase, manifest, COMPLEX_HUMAN_INSTRUCTION);
+      const engine = await denoiser(modelDir);
+      const timestepScale = readTransformerConfig(modelDir).timestepScale;
+      if (!plan.appliesTimestepScale && plan.pipelineClass !== "SanaSprintPipeline" && timestepScale !== 1) {
+        return {
+          produced: {},
+          unsupported: { "*": `${plan.pipelineClass} ignores timestep_scale; the engine always applies it` },
+        };
+      }
+      // The sampler's schedule is reported on its own; the loop itself runs in the engine.
+      const sampler = samplerFor(context, plan, timestepScale);
 
       const latents0: Float32Data = tensors.float32("latents");
-      const [batch = 0, ...latentDims] = latents0.shape;
+      const [batch = 0, channels = 0, height = 0, width = 0] = latents0.shape;
       const copies = batchCopies(plan.layout);
       const modelBatch = batch * copies;
       const n = latents0.data.length;
       const steps = plan.steps;
-      const timestepRows = new StepRecorder([steps, modelBatch], modelBatch);
-      const guidance = plan.embeddedGuidance
-        ? samplerBinding().embeddedGuidance(plan.guidanceScale, transformer.config.guidanceEmbedsScale)
-        : undefined;
 
       const result: HandlerResult = { produced: {}, unsupported: {} };
       const timesteps = sampler.timesteps();
       result.produced.scheduler_timesteps = { shape: [timesteps.length], data: timesteps };
       const sigmas = sampler.sigmas();
       if (sigmas.length > 0) result.produced.scheduler_sigmas = { shape: [sigmas.length], data: sigmas };
-      for (let i = 0; i < steps; i += 1) {
-        timestepRows.set(i, new Float32Array(modelBatch).fill(sampler.transformerTimestep(i)));
-      }
-      result.produced.transformer_timesteps = timestepRows.tensor();
-      if (guidance !== undefined) {
+      if (plan.embeddedGuidance) {
+        const guidance = samplerBinding().embeddedGuidance(
+          plan.guidanceScale,
+          readTransformerConfig(modelDir).guidanceEmbedsScale,
+        );
         result.produced.transformer_guidance = {
           shape: [modelBatch],
           data: new Float32Array(modelBatch).fill(guidance),
         };
       }
-      result.unsupported.encoder_hidden_states = textEncoderOutput;
-      result.unsupported.encoder_attention_mask = textEncoderOutput;
-      result.unsupported.image = needsVae;
 
-      const conditioned = await conditioning(context, transformer, modelBatch);
-      if (conditioned === undefined) {
-        for (const name of ["step_latents", "noise_pred_raw", "denoised"])
-          result.unsupported[name] = needsTextEncoder;
-        return result;
+      const prompts = await encodeBatchPrompts(await textEncoder(modelDir), plan);
+      if (prompts.shape[0] !== modelBatch) {
+        throw new Error(`${testCase.name}: ${plan.prompts.length} prompts for ${batch} latents`);
       }
+      result.produced.encoder_hidden_states = { shape: prompts.shape, data: prompts.caption };
+      result.produced.encoder_attention_mask = { shape: prompts.shape.slice(0, 2), data: prompts.mask };
 
-      const noise = sampler.needsNoise ? tensors.float32("scm_noise") : undefined;
+      const cfg = plan.layout === "cfg" || plan.layout === "cfg_pag";
+      const request: DenoiseRequest = {
+        batch,
+        height,
+        width,
+        steps,
+        guidanceScale: cfg || plan.embeddedGuidance ? plan.guidanceScale : 1,
+        prompt: prompts.positive,
+        latents: latents0.data,
+        captureModelOutput: true,
+        ...(cfg && prompts.negative !== undefined ? { negative: prompts.negative } : {}),
+        ...(sampler.needsNoise ? { stepNoise: tensors.float32("scm_noise").data } : {}),
+        ...(plan.pagLayers.length === 0
+          ? {}
+          : { pagScale: plan.pagScale, pagLayers: plan.pagLayers, pagAdaptiveScale: plan.pagAdaptiveScale }),
+        ...(hasParam(testCase, "scheduler_config")
+          ? { schedulerConfig: objectParam(testCase, "scheduler_config") }
+          : {}),
+        ...(hasParam(testCase, "max_timesteps")
+          ? { maxTimesteps: numberParam(testCase, "max_timesteps") }
+          : {}),
+        ...(hasParam(testCase, "intermediate_timesteps")
+          ? { intermediateTimesteps: nullableNumberParam(testCase, "intermediate_timesteps") }
+          : {}),
+      };
       const stepLatents = new StepRecorder([steps, ...latents0.shape], n);
       const denoised = new StepRecorder([steps, ...latents0.shape], n);
-      const noisePredRaw = new StepRecorder([steps, modelBatch, ...latentDims], n * copies);
-      const perturbed = perturbedItems(plan.layout, batch);
-      let latents = scaled(latents0.data, sampler.initialLatentScale);
-      for (let i = 0; i < steps; i += 1) {
-        const modelInput = sampler.modelInput(i, latents);
-        const t = sampler.transformerTimestep(i);
-        const { sample } = await conditioned.transformer.forward({
-          hiddenStates: repeatBatch(modelInput, copies),
-          shape: [modelBatch, ...latentDims],
-          timestep: [t],
-          text: conditioned.text,
-          ...(guidance === undefined ? {} : { guidance: [guidance] }),
-          ...(plan.pagLayers.length === 0 ? {} : { pagLayers: plan.pagLayers, perturbed }),
-        });
-        noisePredRaw.set(i, sample.data);
-        const guided = guide(plan, sample.data, Number(timesteps[i]));
-        const velocity = sampler.modelOutputToStepInput(i, modelInput, guided);
-        latents =
-          noise === undefined
-            ? sampler.step(velocity, latents)
-            : sampler.step(velocity, latents, noise.data.subarray(i * n, (i + 1) * n));
-        stepLatents.set(i, latents);
-        denoised.set(i, sampler.denoised());
-      }
+      const noisePredRaw = new StepRecorder([steps, modelBatch, channels, height, width], n * copies);
+      const timestepRows = new StepRecorder([steps, modelBatch], modelBatch);
+      const run = await engine.run(request, (s) => {
+        stepLatents.set(s.step, s.latents);
+        denoised.set(s.step, s.denoised);
+        if (s.modelOutput !== undefined) noisePredRaw.set(s.step, s.modelOutput);
+        timestepRows.set(s.step, new Float32Array(modelBatch).fill(s.timestep));
+      });
+      if (run.stepsCompleted !== steps)
+        throw new Error(`${testCase.name}: the engine ran ${run.stepsCompleted} of ${steps} steps`);
       result.produced.step_latents = stepLatents.tensor();
       result.produced.noise_pred_raw = noisePredRaw.tensor();
       result.produced.denoised = denoised.tensor();
+      result.produced.transformer_timesteps = timestepRows.tensor();
+
+      if (hasParam(testCase, "use_resolution_binning") && booleanParam(testCase, "use_resolution_binning")) {
+        result.unsupported.image = needsBinning;
+      } else {
+        // output_type "np": decode(latents / scaling_factor), clamp(x / 2 + 0.5, 0, 1), NHWC.
+        const decoder = await vae(modelDir);
+        result.produced.image = await decoder.decodeToImage(run.latents, latents0.shape, {
+          scaled: true,
+          tiled: false,
+        });
+      }
       return result;
     },
   };

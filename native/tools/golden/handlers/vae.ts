@@ -23,7 +23,9 @@ export function createVaeHandler(): ComponentHandler {
     unsupportedCase(testCase) {
       const decodes = Object.hasOwn(testCase.inputs, "latent");
       const encodes = Object.hasOwn(testCase.inputs, "image");
-      return decodes !== encodes ? undefined : "a vae case needs exactly one of the inputs latent (decode) or image (encode)";
+      return decodes !== encodes
+        ? undefined
+        : "a vae case needs exactly one of the inputs latent (decode) or image (encode)";
     },
 
     async run({ testCase, tensors, modelDir }: CaseContext): Promise<HandlerResult> {
