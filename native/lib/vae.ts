@@ -67,10 +67,29 @@ export interface VaeModel {
   decodeToRgb8(latent: Float32Array, shape: number[], options?: VaeDecodeOptions): Promise<VaeRgb8Image>;
   /** AutoencoderDC.encode: image (B, 3, H, W) in [-1, 1], H and W multiples of 32 -> latent (B, latentChannels, H/32, W/32). */
   encode(image: Float32Array, shape: number[], options?: VaeEncodeOptions): Promise<VaeResult>;
+  /**
+   * A cheap preview, one RGB pixel per latent pixel: NHWC (B, h, w, 3) in [0, 1] from a
+   * linear map of the latent channels fitted (on first use, by least squares) to this
+   * decoder's own 32x32-block-averaged output. No decoder pass per call.
+   */
+  preview(latent: Float32Array, shape: number[], options?: { scaled?: boolean }): Promise<VaeTensor>;
+  /** How well the preview's fit went (fits first if needed). */
+  previewStats(): Promise<VaePreviewStats>;
   /** Scratch bytes an untiled decode of a (batch, height, width) latent takes. */
   decodeWorkspaceBytes(batch: number, height: number, width: number): number;
   /** Frees the weights once queued work is done; later calls throw. */
   dispose(): void;
+}
+
+/**
+ * PSNR (dB, [0, 1] scale) of the preview against the 32x32 block means of full decodes, on
+ * its fit latents and on held-out ones, each next to the best flat colour (the fit set's mean).
+ */
+export interface VaePreviewStats {
+  fitPsnr: number;
+  fitFlatPsnr: number;
+  testPsnr: number;
+  testFlatPsnr: number;
 }
 
 export interface LoadVaeOptions {
@@ -78,6 +97,11 @@ export interface LoadVaeOptions {
   encoder?: boolean;
   /** Load the decoder (default true); text-to-image needs only the decoder. */
   decoder?: boolean;
+  /**
+   * Scratch cap of one EfficientViT block in bytes (default 1 GiB, 0 = none). Larger images
+   * run those blocks in bands of rows, with the same result and bounded memory.
+   */
+  vitScratchBytes?: number;
 }
 
 export interface VaeBinding {

@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type DitForwardInput, loadTransformer, readSafetensors, type Transformer } from "@sana-edge/native";
+import {
+  type DitForwardInput,
+  type DitTensor,
+  loadTransformer,
+  readSafetensors,
+  type Transformer,
+} from "@sana-edge/native";
 import { beforeAll, describe, expect, it } from "vitest";
 import { casesDir, goldenDir, modelsDir } from "./helpers/fixtures.js";
 
@@ -83,7 +89,7 @@ describe("SanaTransformer2DModel.forward against diffusers (golden transformer c
       const contents = readSafetensors(join(goldenDir, testCase.file));
       const transformer = await loadTransformer(modelPath(testCase.model));
       const result = await transformer.forward(caseInput(contents), { capture: true });
-      const produced = { ...result.intermediates, sample: result.sample };
+      const produced: Record<string, DitTensor> = { ...result.intermediates, sample: result.sample };
       const errors: Record<string, number> = {};
       for (const [name, spec] of Object.entries(testCase.outputs)) {
         const tensor = produced[name];

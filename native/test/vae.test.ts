@@ -213,6 +213,58 @@ describe("tiled decoding", () => {
   });
 });
 
+describe("EfficientViT blocks in row bands (vitScratchBytes)", () => {
+  it("decode and encode match the whole-image blocks when every block must run in bands", async () => {
+    // 4 KiB forces bands of one or two rows at every EfficientViT stage of the fixture. Band
+    // GEMMs round differently from whole-image ones, so the match is to float noise (the
+    // golden image's own fp32-vs-fp64 gap is 2e-6), not bit-exact; a wrong halo or summary
+    // costs 1e-3 and more.
+    const banded = await loadVae(tinySana, { vitScratchBytes: 4096 });
+    try {
+      const latent = gaussian(8 * 6 * 10, 31);
+      const whole = await vae.decode(latent, [1, 8, 6, 10], { tiled: false });
+      const inBands = await banded.decode(latent, [1, 8, 6, 10], { tiled: false });
+      expect(relL2(inBands.data, whole.data)).toBeLessThan(1e-5);
+      const image = gaussian(2 * 3 * 64 * 96, 37).map((v) => Math.tanh(v));
+      const encoded = await vae.encode(image, [2, 3, 64, 96]);
+      const encodedInBands = await banded.encode(image, [2, 3, 64, 96]);
+      expect(relL2(encodedInBands.data, encoded.data)).toBeLessThan(1e-5);
+      expect(banded.decodeWorkspaceBytes(1, 64, 64)).toBeLessThan(vae.decodeWorkspaceBytes(1, 64, 64));
+    } finally {
+      banded.dispose();
+    }
+  });
+});
+
+describe("VaeModel.preview", () => {
+  it("is the least-squares map: on its fit latents it beats the best flat colour", async () => {
+    const stats = await vae.previewStats();
+    expect(stats.fitPsnr).toBeGreaterThan(stats.fitFlatPsnr);
+    // Held-out numbers are reported, not asserted: the fixture decoder has random weights,
+    // so no linear map generalises there (a trained DC-AE's latents are far more linear).
+    expect(Number.isFinite(stats.testPsnr) && Number.isFinite(stats.testFlatPsnr)).toBe(true);
+  });
+
+  it("returns one [0, 1] RGB pixel per latent pixel", async () => {
+    const latent = gaussian(2 * 8 * 6 * 5, 41).map((v) => v / 0.41407);
+    const preview = await vae.preview(latent, [2, 8, 6, 5]);
+    expect(preview.shape).toEqual([2, 6, 5, 3]);
+    expect(preview.data.every((v) => v >= 0 && v <= 1)).toBe(true);
+    expect(new Set(preview.data).size).toBeGreaterThan(30);
+  });
+
+  it("scaled: true previews latents / scaling_factor", async () => {
+    const latent = gaussian(8 * 3 * 4, 43);
+    const raw = await vae.preview(latent, [1, 8, 3, 4]);
+    const scaled = await vae.preview(
+      latent.map((v) => v * 0.41407),
+      [1, 8, 3, 4],
+      { scaled: true },
+    );
+    expect(maxAbsDiff(scaled.data, raw.data)).toBeLessThan(1e-5);
+  });
+});
+
 describe("argument checks", () => {
   it("rejects a latent whose channel count is not the VAE's", () => {
     expect(() => vae.decode(new Float32Array(4 * 2 * 2), [1, 4, 2, 2])).toThrow(

@@ -66,6 +66,10 @@ struct DcAeLoadOptions {
   std::string backend = "cpu";
   bool encoder = true;  // the text-to-image path needs only the decoder
   bool decoder = true;
+  // Scratch cap of one EfficientViT block (0 = none). Above it the block runs in bands of
+  // image rows, with the same result: its expansion (12x the channels for GLUMBConv) would
+  // otherwise dominate the memory of large images.
+  size_t vit_scratch_bytes = size_t{1} << 30;
 };
 
 struct DcAeTileOptions {
@@ -80,6 +84,14 @@ struct DcAeDecodeOptions {
   Tiling tiling = Tiling::Auto;  // Auto: tile when the untiled workspace would pass auto_tile_bytes
   DcAeTileOptions tiles;
   size_t auto_tile_bytes = size_t{4} << 30;
+};
+
+// PSNR (dB, [0, 1] scale) of the preview against the 32x32 block means of the full decode,
+// on the latents it was fitted to and on held-out ones, each next to the best flat colour
+// (the fit set's mean colour) as a baseline.
+struct DcAePreviewStats {
+  double fit_psnr = 0.0, fit_flat_psnr = 0.0;
+  double test_psnr = 0.0, test_flat_psnr = 0.0;
 };
 
 class DcAutoencoder {
@@ -119,10 +131,19 @@ class DcAutoencoder {
   size_t workspace_bytes() const;
   size_t workspace_allocations() const;
 
+  // A cheap preview: one RGB pixel per latent pixel, NHWC (batch, h, w, 3) in [0, 1], from a
+  // linear map of the latent channels (+ bias) fitted by least squares to this decoder's
+  // own output (each 32x32 block averaged) on random latents. Fitted on first use (a few
+  // small decodes), then free: no decoder pass per preview.
+  Tensor preview(const float* latent, int64_t batch, int64_t height, int64_t width, bool scaled = false);
+  // How well the preview's fit went (fits first if needed).
+  DcAePreviewStats preview_stats();
+
   struct Impl;
 
  private:
   explicit DcAutoencoder(std::unique_ptr<Impl> impl);
+  void ensure_preview();
   std::unique_ptr<Impl> impl_;
 };
 

@@ -5,7 +5,8 @@
 // One denoising step = encode_text() once per request (caption projection, caption norm and
 // every layer's cross-attention keys/values: they do not change across steps), then
 // forward() per step. The workspace of forward() is sized by the first call at a shape and
-// reused by later calls, so steps do not allocate.
+// reused by later calls, so steps do not allocate. An instance runs one call at a time (the
+// workspace is shared); use one instance per concurrent caller.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>

@@ -8,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "model/dc_ae_passes.h"
+#include "model/dc_ae_preview.h"
 #include "model/dc_ae_tiling.h"
 #include "model/dc_ae_weights.h"
 #include "sana/error.h"
@@ -59,7 +60,10 @@ struct DcAutoencoder::Impl {
   std::optional<dcae::EncoderWeights> encoder;
   std::optional<dcae::DecoderWeights> decoder;
   size_t bytes = 0;
+  int64_t vit_budget = 0;  // floats
   std::mutex mutex;  // one pass at a time: passes share the backend's scratch
+  std::once_flag preview_once;  // the preview map is fitted on first use
+  dcae::PreviewMap preview;
 
   dcae::CaptureFn capture_into(DcAeCaptures* captures) {
     if (!captures) return {};
@@ -89,7 +93,7 @@ struct DcAutoencoder::Impl {
       be.upload(nchw, latent, static_cast<size_t>(lat_n));
     }
     be.patchify(nchw, g.batch, c.latent_channels, g.height, g.width, 1, nhwc);
-    dcae::run_decoder(be, c, *decoder, nhwc, g, img, capture_into(captures));
+    dcae::run_decoder(be, c, *decoder, nhwc, g, img, vit_budget, capture_into(captures));
     be.download(image, img, static_cast<size_t>(out.pixels() * c.in_channels));
   }
 };
@@ -116,6 +120,7 @@ DcAutoencoder DcAutoencoder::load(const fs::path& dir, const DcAeLoadOptions& op
   auto impl = std::make_unique<Impl>();
   impl->config = DcAeConfig::from_json(read_json_file(folder / "config.json"));
   impl->backend = make_backend(options.backend);
+  impl->vit_budget = static_cast<int64_t>(options.vit_scratch_bytes / sizeof(float));
   const Checkpoint checkpoint = Checkpoint::open_dir(folder);
   const dcae::WeightSource source = [&](const std::string& name, const Shape& shape) {
     return checkpoint.load_f32(name, shape);
@@ -138,7 +143,8 @@ Tensor DcAutoencoder::decode(const float* latent, int64_t batch, int64_t height,
 size_t DcAutoencoder::decode_workspace_bytes(int64_t batch, int64_t height, int64_t width) const {
   check_grid("vae decode_workspace_bytes", batch, height, width);
   check(impl_->decoder.has_value(), "vae: this autoencoder was loaded without its decoder");
-  const int64_t floats = dcae::decoder_workspace_floats(impl_->config, *impl_->decoder, {batch, height, width});
+  const int64_t floats =
+      dcae::decoder_workspace_floats(impl_->config, *impl_->decoder, {batch, height, width}, impl_->vit_budget);
   return static_cast<size_t>(floats) * sizeof(float);
 }
 
@@ -163,7 +169,7 @@ Tensor DcAutoencoder::decode_image(const float* latent, int64_t batch, int64_t h
   }
   std::lock_guard lock(impl_->mutex);
   dcae::decode_tiled(*impl_->backend, c, *impl_->decoder, latent, {batch, height, width}, options.tiles.tile_latent,
-                     image.data());
+                     impl_->vit_budget, image.data());
   return image;
 }
 
@@ -187,7 +193,7 @@ Tensor DcAutoencoder::encode(const float* image, int64_t batch, int64_t height, 
   float* latent = be.scratch(static_cast<size_t>(lat_n));
   be.upload(nchw, image, static_cast<size_t>(in_n));
   be.patchify(nchw, batch, c.in_channels, height, width, 1, nhwc);
-  dcae::run_encoder(be, c, *m.encoder, nhwc, in, latent, m.capture_into(captures));
+  dcae::run_encoder(be, c, *m.encoder, nhwc, in, latent, m.vit_budget, m.capture_into(captures));
   std::vector<float> host(static_cast<size_t>(lat_n));
   be.download(host.data(), latent, host.size());
   if (scaled) {
@@ -195,6 +201,25 @@ Tensor DcAutoencoder::encode(const float* image, int64_t batch, int64_t height, 
     for (float& v : host) v *= sf;
   }
   return nhwc_to_nchw(host.data(), lat, c.latent_channels);
+}
+
+void DcAutoencoder::ensure_preview() {
+  check(impl_->decoder.has_value(), "vae: this autoencoder was loaded without its decoder");
+  std::call_once(impl_->preview_once, [this] { impl_->preview = dcae::fit_preview(*this); });
+}
+
+Tensor DcAutoencoder::preview(const float* latent, int64_t batch, int64_t height, int64_t width, bool scaled) {
+  check_grid("vae preview", batch, height, width);
+  ensure_preview();
+  if (!scaled) return dcae::apply_preview(impl_->preview, latent, batch, height, width);
+  const std::vector<float> raw =
+      scale_latent(latent, batch * impl_->config.latent_channels * height * width, impl_->config.scaling_factor);
+  return dcae::apply_preview(impl_->preview, raw.data(), batch, height, width);
+}
+
+DcAePreviewStats DcAutoencoder::preview_stats() {
+  ensure_preview();
+  return impl_->preview.stats;
 }
 
 }  // namespace sana

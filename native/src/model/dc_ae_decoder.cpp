@@ -60,15 +60,15 @@ void tail(Backend& be, const DcAeConfig& c, const DecoderWeights& w, size_t hi, 
 }
 
 // Workspace for stages [lo, hi) when stage i runs at `base` scaled by 2^(top - i).
-WorkspacePlan plan_stages(const DecoderWeights& w, Grid base, size_t top, size_t lo, size_t hi) {
-  WorkspacePlan plan;
-  for (size_t i = lo; i < hi; ++i) plan.stage(w.stages[i], scaled(base, int64_t{1} << (top - i)).pixels());
+WorkspacePlan plan_stages(const DecoderWeights& w, Grid base, size_t top, size_t lo, size_t hi, int64_t vit_budget) {
+  WorkspacePlan plan(vit_budget);
+  for (size_t i = lo; i < hi; ++i) plan.stage(w.stages[i], scaled(base, int64_t{1} << (top - i)));
   return plan;
 }
 
-WorkspacePlan plan_full(const DcAeConfig& c, const DecoderWeights& w, Grid grid) {
+WorkspacePlan plan_full(const DcAeConfig& c, const DecoderWeights& w, Grid grid, int64_t vit_budget) {
   const size_t n = w.stages.size();
-  WorkspacePlan plan = plan_stages(w, grid, n - 1, 0, n);
+  WorkspacePlan plan = plan_stages(w, grid, n - 1, 0, n, vit_budget);
   plan.activation(scaled(grid, int64_t{1} << (n - 1)).pixels(), c.in_channels);
   return plan;
 }
@@ -86,21 +86,22 @@ Grid decoder_stage_grid(const DecoderWeights& w, Grid latent, size_t stage) {
   return scaled(latent, int64_t{1} << (w.stages.size() - 1 - stage));
 }
 
-int64_t decoder_workspace_floats(const DcAeConfig& config, const DecoderWeights& weights, Grid grid) {
-  return plan_full(config, weights, grid).floats();
+int64_t decoder_workspace_floats(const DcAeConfig& config, const DecoderWeights& weights, Grid grid,
+                                 int64_t vit_budget) {
+  return plan_full(config, weights, grid, vit_budget).floats();
 }
 
 void run_decoder(Backend& be, const DcAeConfig& c, const DecoderWeights& w, const float* latent, Grid grid,
-                 float* image, const CaptureFn& capture) {
-  Workspace ws = plan_full(c, w, grid).allocate(be);
+                 float* image, int64_t vit_budget, const CaptureFn& capture) {
+  Workspace ws = plan_full(c, w, grid, vit_budget).allocate(be);
   const Grid cur = head(be, c, w, latent, grid, 0, ws, capture);
   tail(be, c, w, 0, cur, ws, image, capture);
 }
 
 Grid run_decoder_head(Backend& be, const DcAeConfig& c, const DecoderWeights& w, const float* latent, Grid grid,
-                      float* out, const CaptureFn& capture) {
+                      float* out, int64_t vit_budget, const CaptureFn& capture) {
   const size_t n = w.stages.size(), split = decoder_split(w);
-  WorkspacePlan plan = plan_stages(w, grid, n - 1, split, n);
+  WorkspacePlan plan = plan_stages(w, grid, n - 1, split, n, vit_budget);
   plan.activation(grid.pixels(), w.stages.back().channels);
   Workspace ws = plan.allocate(be);
   const Grid cur = head(be, c, w, latent, grid, split, ws, capture);
@@ -110,13 +111,13 @@ Grid run_decoder_head(Backend& be, const DcAeConfig& c, const DecoderWeights& w,
 }
 
 void run_decoder_tail(Backend& be, const DcAeConfig& c, const DecoderWeights& w, const float* in, Grid grid,
-                      float* image) {
+                      float* image, int64_t vit_budget) {
   const size_t n = w.stages.size(), split = decoder_split(w);
   const int64_t channels = split < n ? w.stages[split].channels : w.stages.back().channels;
   // The input is at the grid of stage `top` (the deepest stage when the head ran none), so
   // stage i of the tail runs at the input grid scaled by 2^(top - i).
   const size_t top = std::min(split, n - 1);
-  WorkspacePlan plan = plan_stages(w, grid, top, 0, split);
+  WorkspacePlan plan = plan_stages(w, grid, top, 0, split, vit_budget);
   plan.activation(grid.pixels(), channels);
   plan.activation(scaled(grid, int64_t{1} << top).pixels(), c.in_channels);
   Workspace ws = plan.allocate(be);

@@ -9,11 +9,10 @@
 namespace sana::dcae {
 
 void run_encoder(Backend& be, const DcAeConfig& c, const EncoderWeights& w, const float* image, Grid grid,
-                 float* latent, const CaptureFn& capture) {
+                 float* latent, int64_t vit_budget, const CaptureFn& capture) {
   const size_t n = w.stages.size();
-  WorkspacePlan plan;
-  for (size_t i = 0; i < n; ++i)
-    plan.stage(w.stages[i], grid.batch * (grid.height >> i) * (grid.width >> i));
+  WorkspacePlan plan(vit_budget);
+  for (size_t i = 0; i < n; ++i) plan.stage(w.stages[i], {grid.batch, grid.height >> i, grid.width >> i});
   Workspace ws = plan.allocate(be);
 
   Grid cur = conv(be, w.conv_in, grid, image, ws.act[0]);

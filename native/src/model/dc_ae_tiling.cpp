@@ -29,7 +29,7 @@ int64_t tail_halo(const DecoderWeights& w) {
 }
 
 void decode_tiled(Backend& be, const DcAeConfig& c, const DecoderWeights& w, const float* latent, Grid grid,
-                  int64_t tile_latent, float* image) {
+                  int64_t tile_latent, int64_t vit_budget, float* image) {
   check(tile_latent > 0, "vae tiled decode: the tile size must be positive");
   const size_t n = w.stages.size(), split = decoder_split(w), top = std::min(split, n - 1);
   const int64_t channels = split < n ? w.stages[split].channels : w.stages.back().channels;
@@ -45,7 +45,7 @@ void decode_tiled(Backend& be, const DcAeConfig& c, const DecoderWeights& w, con
   float* mid_dev = be.scratch(static_cast<size_t>(mid.pixels() * channels));
   be.upload(nchw, latent, static_cast<size_t>(lat_n));
   be.patchify(nchw, grid.batch, c.latent_channels, grid.height, grid.width, 1, nhwc);
-  run_decoder_head(be, c, w, nhwc, grid, mid_dev, {});
+  run_decoder_head(be, c, w, nhwc, grid, mid_dev, vit_budget, {});
   std::vector<float> mid_host(static_cast<size_t>(mid.pixels() * channels));
   be.download(mid_host.data(), mid_dev, mid_host.size());
 
@@ -71,7 +71,7 @@ void decode_tiled(Backend& be, const DcAeConfig& c, const DecoderWeights& w, con
       const int64_t ch = crop.height * up, cw = crop.width * up;
       float* out_dev = be.scratch(static_cast<size_t>(grid.batch * ch * cw * out_ch));
       be.upload(crop_dev, crop_host.data(), crop_host.size());
-      run_decoder_tail(be, c, w, crop_dev, crop, out_dev);
+      run_decoder_tail(be, c, w, crop_dev, crop, out_dev, vit_budget);
       out_host.resize(static_cast<size_t>(grid.batch * ch * cw * out_ch));
       be.download(out_host.data(), out_dev, out_host.size());
       // Keep the tile's own pixels; the halo only fed them.

@@ -25,6 +25,6 @@ int64_t tail_halo(const DecoderWeights& weights);
 // NHWC host (grid * 2^(stages-1), in_channels). `tile_latent`: tile edge in latent pixels.
 // Resets and uses the backend's scratch.
 void decode_tiled(Backend& be, const DcAeConfig& config, const DecoderWeights& weights, const float* latent,
-                  Grid grid, int64_t tile_latent, float* image);
+                  Grid grid, int64_t tile_latent, int64_t vit_budget, float* image);
 
 }  // namespace sana::dcae

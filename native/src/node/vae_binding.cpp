@@ -303,6 +303,31 @@ Napi::Object model_object(Napi::Env env, std::shared_ptr<DcAutoencoder> model) {
         captured_to_js);
   });
 
+  export_function(env, out, "preview", [holder](const Napi::CallbackInfo& info) -> Napi::Value {
+    const std::string fn = "VaeModel.preview";
+    auto model = holder->get(info.Env());
+    auto latent = std::make_shared<std::vector<float>>(float_array_arg(info, 0, fn));
+    const Shape shape = nchw_shape_arg(info, 1, fn, latent->size(), model->config().latent_channels, "the latent");
+    const bool scaled = bool_option(options_arg(info, 2, fn), "scaled", false, fn);
+    return PromiseWorker<Tensor>::start(
+        info.Env(), [model, latent, shape, scaled] { return model->preview(latent->data(), shape[0], shape[2], shape[3], scaled); },
+        [](Napi::Env env, Tensor& t) -> Napi::Value { return float_tensor_to_js(env, t); });
+  });
+
+  export_function(env, out, "previewStats", [holder](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto model = holder->get(info.Env());
+    return PromiseWorker<DcAePreviewStats>::start(
+        info.Env(), [model] { return model->preview_stats(); },
+        [](Napi::Env env, DcAePreviewStats& s) -> Napi::Value {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("fitPsnr", s.fit_psnr);
+          o.Set("fitFlatPsnr", s.fit_flat_psnr);
+          o.Set("testPsnr", s.test_psnr);
+          o.Set("testFlatPsnr", s.test_flat_psnr);
+          return o;
+        });
+  });
+
   export_function(env, out, "decodeWorkspaceBytes", [holder](const Napi::CallbackInfo& info) -> Napi::Value {
     auto model = holder->get(info.Env());
     const int64_t b = static_cast<int64_t>(number_arg(info, 0, "VaeModel.decodeWorkspaceBytes"));
@@ -328,6 +353,13 @@ void register_vae(Napi::Env env, Napi::Object exports) {
     DcAeLoadOptions options;
     options.encoder = bool_option(o, "encoder", true, fn);
     options.decoder = bool_option(o, "decoder", true, fn);
+    Napi::Value cap = o.Get("vitScratchBytes");
+    if (!cap.IsUndefined()) {
+      const double bytes = cap.IsNumber() ? cap.As<Napi::Number>().DoubleValue() : -1.0;
+      if (!(bytes >= 0.0 && bytes <= 9.0e15 && std::floor(bytes) == bytes))
+        throw Napi::TypeError::New(info.Env(), fn + ": option vitScratchBytes must be a non-negative integer");
+      options.vit_scratch_bytes = static_cast<size_t>(bytes);
+    }
     return PromiseWorker<std::shared_ptr<DcAutoencoder>>::start(
         info.Env(), [path, options] { return std::make_shared<DcAutoencoder>(DcAutoencoder::load(path, options)); },
         [](Napi::Env env, std::shared_ptr<DcAutoencoder>& m) -> Napi::Value { return model_object(env, m); });

@@ -16,14 +16,6 @@ using simd::Vec;
 // Query rows per softmax-attention task: the score block (rows x keys) stays in L2.
 constexpr int64_t kQueryBlock = 64;
 
-// out[i] += s * x[i] for n floats.
-inline void axpy(float* out, float s, const float* x, int64_t n) {
-  int64_t i = 0;
-  const Vec sv = simd::broadcast(s);
-  for (; i + kWidth <= n; i += kWidth) simd::store(out + i, simd::load(out + i) + sv * simd::load(x + i));
-  for (; i < n; ++i) out[i] += s * x[i];
-}
-
 // Numerically safe softmax of n floats in place (max subtracted, vector exp).
 void softmax_row(float* x, int64_t n) {
   float mx = x[0];
@@ -55,48 +47,45 @@ void softmax_row(float* x, int64_t n) {
 void CpuBackend::linear_attention(const float* q, const float* k, const float* v, int64_t stride, int64_t batch,
                                   int64_t tokens, int64_t heads, int64_t head_dim, const uint8_t* identity, float* out,
                                   int64_t out_stride) {
-  const int64_t d = head_dim;
+  const int64_t d = head_dim, n = tokens, e = d + 1;
   pool_.parallel_for(0, batch * heads, 1, [&](int64_t lo, int64_t hi) {
-    // kv[j][i] = sum_n relu(k_n)[j] v_n[i]; row d holds sum_n relu(k_n) (diffusers' padded
-    // row of ones in V), so one pass over the keys gives numerator and denominator.
-    thread_local AlignedFloats kv_buf, krow_buf;
-    kv_buf.ensure(static_cast<size_t>(d * d + d));
-    krow_buf.ensure(static_cast<size_t>(d));
-    float* kv = kv_buf.data();
-    float* ksum = kv + d * d;
-    float* kr = krow_buf.data();
+    // As diffusers: V padded with a column of ones, so one product relu(K)^T [V | 1] gives
+    // the numerators' K^T V and the normaliser's key sums, and relu(Q) times that gives
+    // [numerator | denominator] per query. Two small GEMMs per head on this thread.
+    thread_local AlignedFloats kr_buf, qr_buf, vpad_buf, kv_buf, res_buf;
+    kr_buf.ensure(static_cast<size_t>(n * d));
+    qr_buf.ensure(static_cast<size_t>(n * d));
+    vpad_buf.ensure(static_cast<size_t>(n * e));
+    kv_buf.ensure(static_cast<size_t>(d * e));
+    res_buf.ensure(static_cast<size_t>(n * e));
+    float *kr = kr_buf.data(), *qr = qr_buf.data(), *vpad = vpad_buf.data(), *kv = kv_buf.data();
+    float* res = res_buf.data();
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t b = task / heads, h = task % heads;
-      const int64_t row0 = b * tokens, col = h * d;
+      const int64_t row0 = b * n, col = h * d;
       if (identity && identity[b]) {
-        for (int64_t n = 0; n < tokens; ++n)
-          std::memcpy(out + (row0 + n) * out_stride + col, v + (row0 + n) * stride + col, d * sizeof(float));
+        for (int64_t t = 0; t < n; ++t)
+          std::memcpy(out + (row0 + t) * out_stride + col, v + (row0 + t) * stride + col, d * sizeof(float));
         continue;
       }
-      std::fill(kv, kv + d * d + d, 0.0f);
-      for (int64_t n = 0; n < tokens; ++n) {
-        const float* kn = k + (row0 + n) * stride + col;
-        const float* vn = v + (row0 + n) * stride + col;
+      for (int64_t t = 0; t < n; ++t) {
+        const float* kt = k + (row0 + t) * stride + col;
+        const float* qt = q + (row0 + t) * stride + col;
+        const float* vt = v + (row0 + t) * stride + col;
         for (int64_t j = 0; j < d; ++j) {
-          kr[j] = kn[j] > 0.0f ? kn[j] : 0.0f;
-          ksum[j] += kr[j];
+          kr[t * d + j] = kt[j] > 0.0f ? kt[j] : 0.0f;
+          qr[t * d + j] = qt[j] > 0.0f ? qt[j] : 0.0f;
         }
-        for (int64_t j = 0; j < d; ++j)
-          if (kr[j] != 0.0f) axpy(kv + j * d, kr[j], vn, d);
+        std::memcpy(vpad + t * e, vt, d * sizeof(float));
+        vpad[t * e + d] = 1.0f;
       }
-      for (int64_t n = 0; n < tokens; ++n) {
-        const float* qn = q + (row0 + n) * stride + col;
-        float* on = out + (row0 + n) * out_stride + col;
-        std::fill(on, on + d, 0.0f);
-        float den = 0.0f;
-        for (int64_t j = 0; j < d; ++j) {
-          const float qj = qn[j] > 0.0f ? qn[j] : 0.0f;
-          if (qj == 0.0f) continue;
-          den += qj * ksum[j];
-          axpy(on, qj, kv + j * d, d);
-        }
-        const float inv = 1.0f / (den + 1e-15f);
-        for (int64_t i = 0; i < d; ++i) on[i] *= inv;
+      sgemm_ex(Trans::Yes, Trans::No, d, e, n, 1.0f, kr, d, vpad, e, 0.0f, kv, e, nullptr);
+      sgemm_ex(Trans::No, Trans::No, n, e, d, 1.0f, qr, d, kv, e, 0.0f, res, e, nullptr);
+      for (int64_t t = 0; t < n; ++t) {
+        const float* rt = res + t * e;
+        const float den = rt[d] + 1e-15f;
+        float* ot = out + (row0 + t) * out_stride + col;
+        for (int64_t i = 0; i < d; ++i) ot[i] = rt[i] / den;
       }
     }
   });

@@ -1,7 +1,7 @@
 // sgemm(): OpenBLAS when the build has it, the portable kernel otherwise.
 //
-// OpenBLAS runs single-threaded here and the engine's own pool splits C into column (or
-// row) slices, one cblas_sgemm per slice. One set of threads for GEMMs and for the other
+// OpenBLAS runs single-threaded here and the engine's own pool splits C into blocks, one
+// cblas_sgemm per block. One set of threads for GEMMs and for the other
 // kernels means no second pool spinning while ours works, and the same thread count
 // (SANA_NUM_THREADS) governs everything.
 #include <algorithm>
@@ -28,6 +28,37 @@ void make_openblas_single_threaded() {
 }
 
 CBLAS_TRANSPOSE cblas_trans(Trans t) { return t == Trans::No ? CblasNoTrans : CblasTrans; }
+
+// Blocks of C, one cblas_sgemm each.
+struct Grid {
+  int64_t rows, cols;
+};
+
+// The block size that finishes first on `threads` workers: rounds of blocks times the cost
+// of a block, which is its multiply-adds plus the packing of its A rows and B columns
+// (weighted: packing moves memory, the product runs from registers). Blocks stay multiples
+// of 32 rows x 64 columns so OpenBLAS keeps whole register tiles.
+Grid choose_grid(int64_t m, int64_t n, int64_t threads) {
+  constexpr int64_t kRowUnit = 32, kColUnit = 64, kPackWeight = 16;
+  const int64_t row_units = (m + kRowUnit - 1) / kRowUnit, col_units = (n + kColUnit - 1) / kColUnit;
+  Grid best{m, n};
+  double best_cost = -1;
+  for (int64_t nt = 1; nt <= std::min(col_units, 4 * threads); ++nt) {
+    const int64_t cols = std::min(n, (col_units + nt - 1) / nt * kColUnit);
+    for (int64_t mt = 1; mt <= std::min(row_units, 4 * threads); ++mt) {
+      const int64_t rows = std::min(m, (row_units + mt - 1) / mt * kRowUnit);
+      const int64_t blocks = ((m + rows - 1) / rows) * ((n + cols - 1) / cols);
+      const int64_t rounds = (blocks + threads - 1) / threads;
+      const double cost = static_cast<double>(rounds) * (static_cast<double>(rows) * static_cast<double>(cols) +
+                                                          kPackWeight * static_cast<double>(rows + cols));
+      if (best_cost < 0 || cost < best_cost) {
+        best_cost = cost;
+        best = {rows, cols};
+      }
+    }
+  }
+  return best;
+}
 
 }  // namespace
 #endif
@@ -56,18 +87,14 @@ void sgemm_ex(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha, 
     call(0, m, 0, n);
     return;
   }
-  // Split the wider side of C; slices are multiples of 64 so each keeps full register tiles.
-  if (n >= m) {
-    const int64_t step = std::max<int64_t>(64, (n / threads + 63) / 64 * 64);
-    pool.parallel_for(0, (n + step - 1) / step, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t s = lo; s < hi; ++s) call(0, m, s * step, std::min(n, (s + 1) * step));
-    });
-  } else {
-    const int64_t step = std::max<int64_t>(16, (m / threads + 15) / 16 * 16);
-    pool.parallel_for(0, (m + step - 1) / step, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t s = lo; s < hi; ++s) call(s * step, std::min(m, (s + 1) * step), 0, n);
-    });
-  }
+  const Grid g = choose_grid(m, n, threads);
+  const int64_t mt = (m + g.rows - 1) / g.rows, nt = (n + g.cols - 1) / g.cols;
+  pool.parallel_for(0, mt * nt, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t i0 = (t % mt) * g.rows, j0 = (t / mt) * g.cols;
+      call(i0, std::min(m, i0 + g.rows), j0, std::min(n, j0 + g.cols));
+    }
+  });
 #else
   sgemm_portable_ex(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
 #endif

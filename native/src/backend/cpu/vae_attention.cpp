@@ -18,15 +18,11 @@ constexpr float kEps = 1e-15f;  // SanaMultiscaleLinearAttention(eps=1e-15)
 
 inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
 
-// q, k, v: token rows `stride` apart, d columns each; out rows out_stride apart.
-void linear_group(const float* q, const float* k, const float* v, int64_t stride, int64_t tokens, int64_t d,
-                  float* out, int64_t out_stride) {
-  thread_local AlignedFloats summary_buf;
-  summary_buf.ensure(static_cast<size_t>(d * d + 2 * d));
-  float* kv = summary_buf.data();  // kv[j * d + i] = sum_n relu(k_n)[j] v_n[i]
-  float* ksum = kv + d * d;        // the padded row of ones in V: sum_n relu(k_n)[j]
-  float* qr = ksum + d;
-  std::fill(kv, kv + d * d + d, 0.0f);
+// The key summary of the linear form: kv[j * d + i] += sum_n relu(k_n)[j] v_n[i] and
+// ksum[j] += sum_n relu(k_n)[j] (the reference's padded row of ones in V). k, v: token rows
+// `stride` apart.
+void accumulate_summary(const float* k, const float* v, int64_t stride, int64_t tokens, int64_t d, float* kv,
+                        float* ksum) {
   for (int64_t n = 0; n < tokens; ++n) {
     const float* kn = k + n * stride;
     const float* vn = v + n * stride;
@@ -38,6 +34,14 @@ void linear_group(const float* q, const float* k, const float* v, int64_t stride
       for (int64_t i = 0; i < d; ++i) row[i] += kj * vn[i];
     }
   }
+}
+
+// out_n = kv^T relu(q_n) / (ksum . relu(q_n) + eps); out rows out_stride apart.
+void apply_summary(const float* q, int64_t stride, int64_t tokens, int64_t d, const float* kv, const float* ksum,
+                   float* out, int64_t out_stride) {
+  thread_local AlignedFloats q_buf;
+  q_buf.ensure(static_cast<size_t>(d));
+  float* qr = q_buf.data();
   for (int64_t n = 0; n < tokens; ++n) {
     const float* qn = q + n * stride;
     float* on = out + n * out_stride;
@@ -53,6 +57,16 @@ void linear_group(const float* q, const float* k, const float* v, int64_t stride
     const float denom = den + kEps;
     for (int64_t i = 0; i < d; ++i) on[i] /= denom;
   }
+}
+
+void linear_group(const float* q, const float* k, const float* v, int64_t stride, int64_t tokens, int64_t d,
+                  float* out, int64_t out_stride) {
+  thread_local AlignedFloats summary_buf;
+  summary_buf.ensure(static_cast<size_t>(d * d + d));
+  float* kv = summary_buf.data();
+  std::fill(kv, kv + d * d + d, 0.0f);
+  accumulate_summary(k, v, stride, tokens, d, kv, kv + d * d);
+  apply_summary(q, stride, tokens, d, kv, kv + d * d, out, out_stride);
 }
 
 void quadratic_group(const float* q, const float* k, const float* v, int64_t stride, int64_t tokens, int64_t d,
@@ -99,6 +113,29 @@ void CpuBackend::relu_group_attention(const float* qkv, int64_t qkv_stride, int6
         quadratic_group(q, q + d, q + 2 * d, qkv_stride, tokens, d, o, out_stride);
       else
         linear_group(q, q + d, q + 2 * d, qkv_stride, tokens, d, o, out_stride);
+    }
+  });
+}
+
+void CpuBackend::relu_attention_stats(const float* qkv, int64_t qkv_stride, int64_t tokens, int64_t groups,
+                                      int64_t head_dim, float* stats) {
+  const int64_t d = head_dim, per_group = d * d + d;
+  pool_.parallel_for(0, groups, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t g = lo; g < hi; ++g) {
+      const float* q = qkv + g * 3 * d;
+      float* st = stats + g * per_group;
+      accumulate_summary(q + d, q + 2 * d, qkv_stride, tokens, d, st, st + d * d);
+    }
+  });
+}
+
+void CpuBackend::relu_attention_apply(const float* qkv, int64_t qkv_stride, int64_t tokens, int64_t groups,
+                                      int64_t head_dim, const float* stats, float* out, int64_t out_stride) {
+  const int64_t d = head_dim, per_group = d * d + d;
+  pool_.parallel_for(0, groups, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t g = lo; g < hi; ++g) {
+      const float* st = stats + g * per_group;
+      apply_summary(qkv + g * 3 * d, qkv_stride, tokens, d, st, st + d * d, out + g * d, out_stride);
     }
   });
 }

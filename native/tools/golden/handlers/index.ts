@@ -1,5 +1,6 @@
 import type { ComponentHandler } from "../handler.js";
 import { createPipelineHandler } from "./pipeline.js";
+import { withResolutionBinning } from "./resolution-binning.js";
 import { schedulerHandler } from "./scheduler.js";
 import { createTextEncoderHandler } from "./text-encoder.js";
 import { createTokenizerHandler } from "./tokenizer.js";
@@ -12,7 +13,7 @@ export function createHandlers(): Map<string, ComponentHandler> {
   const handlers = [
     schedulerHandler,
     createTransformerHandler(),
-    createPipelineHandler(),
+    withResolutionBinning(createPipelineHandler()),
     createVaeHandler(),
   ];
   handlers.push(createTokenizerHandler());
