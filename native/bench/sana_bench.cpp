@@ -177,8 +177,12 @@ int main(int argc, char** argv) try {
   std::printf("### sana_bench: SANA-0.6B transformer, %lldx%lld, batch %lld (CFG), %lld text tokens, float32\n\n",
               static_cast<long long>(height), static_cast<long long>(width), static_cast<long long>(batch),
               static_cast<long long>(tokens));
+  std::string gemm_engine(sgemm_engine());
+#ifdef SANA_HAVE_CBLAS
+  gemm_engine += std::string(" (OpenBLAS core ") + openblas_get_corename() + ")";
+#endif
   std::printf("CPU: %s, %zu threads; GEMM: %s\n\n", cpu_model().c_str(), ThreadPool::global().size(),
-              std::string(sgemm_engine()).c_str());
+              gemm_engine.c_str());
   std::printf("| measurement | value |\n|---|---|\n");
   std::printf("| full forward (caption projection + K/V + blocks, as diffusers) | %.3f s |\n", t_full);
   std::printf("| FLOPs counted (GEMM %.1f + attention %.1f + dwconv %.2f) | %.1f GFLOP |\n",

@@ -164,8 +164,8 @@ void check_thread_pool() {
 
   bool thrown = false;
   try {
-    pool.parallel_for(0, 1000, 1, [](int64_t lo, int64_t) {
-      if (lo == 500) throw std::runtime_error("boom");
+    pool.parallel_for(0, 1000, 1, [](int64_t lo, int64_t hi) {
+      if (lo <= 500 && 500 < hi) throw std::runtime_error("boom");
     });
   } catch (const std::runtime_error& e) {
     thrown = std::string(e.what()) == "boom";
@@ -288,6 +288,27 @@ void check_backend_kernels() {
         }
     const double err = rel_error(out, ref);
     report(err < 1e-5, "softmax_attention (key bias, text index) vs double", err);
+  }
+  // Masked keys (bias -10000) must get exactly zero weight, as in torch: values 1 on masked
+  // keys and 0 elsewhere must give exactly 0 (a clamped exp leaves ~1e-38, i.e. denormals).
+  {
+    const int64_t nq = 5, nk = 7, d = 16;
+    const auto q = random_vector(static_cast<size_t>(nq * d), 43);
+    std::vector<float> kv(static_cast<size_t>(nk * 2 * d));
+    const auto keys = random_vector(static_cast<size_t>(nk * d), 44);
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t c = 0; c < d; ++c) {
+        kv[j * 2 * d + c] = keys[j * d + c];
+        kv[j * 2 * d + d + c] = j >= 4 ? 1.0f : 0.0f;
+      }
+    std::vector<float> bias(static_cast<size_t>(nk), 0.0f);
+    for (int64_t j = 4; j < nk; ++j) bias[j] = -10000.0f;
+    std::vector<float> out(static_cast<size_t>(nq * d), 1.0f);
+    be->softmax_attention(q.data(), d, kv.data(), kv.data() + d, 2 * d, bias.data(), nullptr, 1, nq, nk, 1, d, 0.25f,
+                          out.data(), d);
+    bool zero = true;
+    for (float v : out) zero = zero && v == 0.0f;
+    report(zero, "softmax_attention gives masked keys exactly zero weight");
   }
   // Depthwise 3x3 + GLU on a 5x7 grid, 2 images, half = 19 channels (vector body + tail).
   {

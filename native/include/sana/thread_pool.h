@@ -25,6 +25,9 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   size_t size() const { return workers_.size() + 1; }
+  // Threads a parallel_for issued from this thread would get: size(), or 1 inside a running
+  // loop (nested loops run inline). Kernels size their work split by it.
+  size_t available() const;
 
   // Calls body(lo, hi) over disjoint sub-ranges covering [begin, end), each at least
   // `grain` long (except the last). Rethrows the first exception a body threw.

@@ -49,6 +49,8 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
+size_t ThreadPool::available() const { return t_inside_loop ? 1 : size(); }
+
 ThreadPool& ThreadPool::global() {
   static ThreadPool pool;
   return pool;

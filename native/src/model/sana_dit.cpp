@@ -12,6 +12,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "core/profiler.h"
 #include "model/sana_dit_embed.h"
 #include "model/sana_dit_weights.h"
 #include "sana/dit.h"
@@ -235,6 +236,9 @@ void SanaTransformer::forward(const DitTextContext& text, const DitStepInput& in
   const int64_t* kv_index_dev = nullptr;  // a host array: the CPU backend reads it directly
   if (!kv_index.empty()) kv_index_dev = kv_index.data();
 
+  LapProfiler prof;
+  const auto lap = [&](const char* name) { prof.lap(name); };
+
   // ---- 1. patch embedding (+ sin-cos positions) ----------------------------------------------
   be.upload(latents, in.latents, static_cast<size_t>(B * c.in_channels * in.height * in.width));
   be.patchify(latents, B, c.in_channels, in.height, in.width, p, patches);
@@ -244,6 +248,7 @@ void SanaTransformer::forward(const DitTextContext& text, const DitStepInput& in
     for (int64_t b = 0; b < B; ++b) be.add(x + b * N * D, pe, N * D);
   }
   m.capture(captures, "patch_embed_out", x, {B, N, D});
+  lap("patch_embed");
 
   // ---- 2. timestep (+ guidance) -> adaLN-single ----------------------------------------------
   m.embed_timestep(in.timestep, in.guidance, B, emb);
@@ -252,6 +257,7 @@ void SanaTransformer::forward(const DitTextContext& text, const DitStepInput& in
   be.linear(emb_act, B, D, w.adaln_w.data(), 6 * D, w.adaln_b.data(), Activation::None, temb);
   m.capture(captures, "time_embed_out", temb, {B, 6 * D});
   m.capture(captures, "embedded_timestep", emb, {B, D});
+  lap("time_embed");
 
   // ---- 3. blocks -----------------------------------------------------------------------------
   const uint8_t* perturbed = in.perturbed.empty() ? nullptr : in.perturbed.data();
@@ -264,34 +270,51 @@ void SanaTransformer::forward(const DitTextContext& text, const DitStepInput& in
     be.add_table(l.scale_shift_table.data(), 6, D, temb, 6, B, mod);
     const float *shift_msa = mod, *scale_msa = mod + D, *gate_msa = mod + 2 * D;
     const float *shift_mlp = mod + 3 * D, *scale_mlp = mod + 4 * D, *gate_mlp = mod + 5 * D;
+    lap("modulation");
 
     // Self-attention (ReLU linear attention).
     be.layer_norm_modulate(x, B, N, D, eps, shift_msa, scale_msa, 6 * D, xn);
+    lap("norm_modulate");
     be.linear(xn, M, D, l.qkv_w.data(), 3 * D, l.qkv_b.empty() ? nullptr : l.qkv_b.data(), Activation::None, qkv);
+    lap("gemm_qkv");
     if (c.qk_norm && !pag) {
       be.rms_norm(qkv, M, D, 3 * D, l.norm_q.data(), kQkNormEps, qkv, 3 * D);
       be.rms_norm(qkv + D, M, D, 3 * D, l.norm_k.data(), kQkNormEps, qkv + D, 3 * D);
+      lap("qk_norm");
     }
     be.linear_attention(qkv, qkv + D, qkv + 2 * D, 3 * D, B, N, c.num_attention_heads, c.attention_head_dim,
                         pag ? perturbed : nullptr, attn, D);
+    lap("linear_attention");
     be.linear(attn, M, D, l.out_w.data(), D, l.out_b.data(), Activation::None, tmp);
+    lap("gemm_attn_out");
     be.gated_add(x, tmp, gate_msa, 6 * D, B, N, D);
+    lap("gated_residual");
 
     // Cross-attention on the un-normalised x; its residual is added by the GEMM itself.
     be.linear(x, M, D, l.xq_w.data(), X, l.xq_b.data(), Activation::None, cq);
+    lap("gemm_cross_q");
     if (c.qk_norm) be.rms_norm(cq, M, X, X, l.xnorm_q.data(), kQkNormEps, cq, X);
+    lap("qk_norm");
     const float* kv = ts->kv[li].data();
     be.softmax_attention(cq, X, kv, kv + X, 2 * X, key_bias, kv_index_dev, B, N, L, c.num_cross_attention_heads,
                          c.cross_attention_head_dim, cross_scale, attn, X);
+    lap("cross_attention");
     be.linear(attn, M, X, l.xout_w.data(), D, l.xout_b.data(), Activation::None, x, /*accumulate=*/true);
+    lap("gemm_cross_out");
 
     // Mix-FFN (GLUMBConv): 1x1 expand + SiLU, depthwise 3x3 + GLU, 1x1 project.
     be.layer_norm_modulate(x, B, N, D, eps, shift_mlp, scale_mlp, 6 * D, xn);
+    lap("norm_modulate");
     be.linear(xn, M, D, l.inv_w.data(), 2 * F, l.inv_b.data(), Activation::SiLU, ff_in);
+    lap("gemm_ff_inverted_silu");
     be.dwconv3x3_glu(ff_in, B, h, wd, F, l.dw_w.data(), l.dw_b.data(), ff_mid);
+    lap("dwconv_glu");
     be.linear(ff_mid, M, F, l.point_w.data(), D, nullptr, Activation::None, tmp);
+    lap("gemm_ff_point");
     be.gated_add(x, tmp, gate_mlp, 6 * D, B, N, D);
+    lap("gated_residual");
     if (captures) m.capture(captures, "block" + std::to_string(li) + "_out", x, {B, N, D});
+    lap("capture");
   }
 
   // ---- 4. output head: modulated norm, projection, unpatchify ----------------------------------
@@ -301,6 +324,8 @@ void SanaTransformer::forward(const DitTextContext& text, const DitStepInput& in
   be.linear(xn, M, D, w.proj_w.data(), p * p * c.out_channels, w.proj_b.data(), Activation::None, head);
   be.unpatchify(head, B, h, wd, p, c.out_channels, sample);
   be.download(out, sample, static_cast<size_t>(B * c.out_channels * in.height * in.width));
+  lap("output_head");
+  prof.report("SanaTransformer.forward");
 }
 
 }  // namespace sana

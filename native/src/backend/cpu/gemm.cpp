@@ -1,12 +1,19 @@
-// sgemm(): OpenBLAS when the build has it, the portable kernel otherwise.
+// sgemm(): OpenBLAS when the build has it, the portable kernel otherwise; SANA_GEMM=portable
+// (or =openblas) overrides the choice for the whole process, read once. OpenBLAS is not
+// always the faster one: in a VM whose CPUID hides the CPU model, OpenBLAS's runtime kernel
+// choice can fall back to a generic kernel that the portable one beats twice over.
 //
 // OpenBLAS runs single-threaded here and the engine's own pool splits C into blocks, one
 // cblas_sgemm per block. One set of threads for GEMMs and for the other
 // kernels means no second pool spinning while ours works, and the same thread count
 // (SANA_NUM_THREADS) governs everything.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "backend/cpu/gemm.h"
 #include "sana/error.h"
@@ -18,6 +25,59 @@
 #endif
 
 namespace sana {
+
+namespace {
+
+#ifdef SANA_HAVE_CBLAS
+// OpenBLAS picks its kernels once, at load, from CPUID. Where a VM hides the CPU model it
+// can settle on an SSE-era core: "Prescott" on a 16-core Sapphire Rapids VM ran 4x slower
+// than the portable kernel (OPENBLAS_CORETYPE=SkylakeX fixed it). Returns that core's name
+// when the CPU has AVX2 but OpenBLAS is not using AVX2 kernels, else "".
+std::string weak_openblas_core() {
+  const char* name = openblas_get_corename();
+  if (name == nullptr || !__builtin_cpu_supports("avx2")) return "";
+  std::string core = name;
+  for (char& ch : core) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (const char* good : {"haswell", "excavator", "zen", "skylakex", "cooperlake", "sapphirerapids"})
+    if (core == good) return "";
+  return name;
+}
+#endif
+
+bool use_blas() {
+  static const bool blas = [] {
+#ifdef SANA_HAVE_CBLAS
+    constexpr bool available = true;
+#else
+    constexpr bool available = false;
+#endif
+    const char* env = std::getenv("SANA_GEMM");
+    if (env == nullptr || *env == '\0') {
+#ifdef SANA_HAVE_CBLAS
+      const std::string weak = weak_openblas_core();
+      if (!weak.empty()) {
+        std::fprintf(stderr,
+                     "sana: OpenBLAS runs its %s kernels on this AVX2 CPU; using the portable SGEMM instead "
+                     "(set OPENBLAS_CORETYPE, e.g. SkylakeX or Haswell, to give OpenBLAS the right kernels, "
+                     "or SANA_GEMM=openblas to keep it)\n",
+                     weak.c_str());
+        return false;
+      }
+#endif
+      return available;
+    }
+    const std::string choice = env;
+    if (choice == "portable") return false;
+    if (choice == "openblas") {
+      check(available, "SANA_GEMM=openblas, but this build has no OpenBLAS (SANA_HAVE_CBLAS)");
+      return true;
+    }
+    fail("SANA_GEMM must be \"openblas\" or \"portable\", got \"" + choice + "\"");
+  }();
+  return blas;
+}
+
+}  // namespace
 
 #ifdef SANA_HAVE_CBLAS
 namespace {
@@ -68,11 +128,17 @@ namespace cpu {
 void sgemm_ex(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
               const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue* epilogue) {
 #ifdef SANA_HAVE_CBLAS
+  if (!use_blas()) {
+    sgemm_portable_ex(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
+    return;
+  }
   check(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension");
   if (m == 0 || n == 0) return;
   make_openblas_single_threaded();
   ThreadPool& pool = ThreadPool::global();
-  const int64_t threads = static_cast<int64_t>(pool.size());
+  // Nested in a pool task (e.g. per-head attention GEMMs) this thread computes alone: one
+  // call, not a grid of small ones run one after another.
+  const int64_t threads = static_cast<int64_t>(pool.available());
   // Below ~1 MFLOP the fork/join costs more than it saves.
   const bool tiny = m * n * k < (int64_t{1} << 19);
   const auto call = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
@@ -96,6 +162,7 @@ void sgemm_ex(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha, 
     }
   });
 #else
+  use_blas();  // rejects SANA_GEMM=openblas here
   sgemm_portable_ex(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
 #endif
 }
@@ -107,13 +174,7 @@ void sgemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha, con
   cpu::sgemm_ex(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr);
 }
 
-std::string_view sgemm_engine() {
-#ifdef SANA_HAVE_CBLAS
-  return "openblas";
-#else
-  return "portable";
-#endif
-}
+std::string_view sgemm_engine() { return use_blas() ? "openblas" : "portable"; }
 
 double rel_l2(const float* x, const float* ref, size_t n) {
   double diff = 0.0, norm = 0.0;
