@@ -8,14 +8,14 @@ import type { SamplerName } from "@sana-edge/native";
 import { TextToImage } from "../engine/text-to-image.js";
 import { encodeImage, type ImageFormat } from "../images/encode.js";
 
-// sana-engine: one image from a model folder, no server. Progress goes to stderr (a bar on a
-// terminal, plain lines otherwise); the image goes to --output.
+// `sana generate`: one image from a model folder on this machine's engine, no server.
+// Progress goes to stderr (a bar on a terminal, plain lines otherwise); the image to --output.
 
 const defaultModel = fileURLToPath(
   new URL("../../../test/fixtures/golden/models/tiny-sana", import.meta.url),
 );
 
-const usage = `usage: sana-engine "prompt" [--model DIR] [-o out.png] [--width 512] [--height 512]
+const usage = `usage: sana generate "prompt" | --prompt TEXT [--model DIR] [-o out.png] [--width 512] [--height 512]
        [--steps 20] [--guidance 4.5] [--seed N] [--negative TEXT] [--sampler flow_dpm_solver|flow_euler|scm]
        [--no-instruction]
 --model defaults to SANA_MODEL_DIR, else the embedded tiny random-weight model (its images are noise).`;
@@ -53,6 +53,7 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: {
       model: { type: "string" },
+      prompt: { type: "string" },
       output: { type: "string", short: "o", default: "out.png" },
       width: { type: "string", default: "512" },
       height: { type: "string", default: "512" },
@@ -65,7 +66,11 @@ async function main(): Promise<void> {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help || positionals.length !== 1) {
+  const [command, ...words] = positionals;
+  const prompt = values.prompt ?? words[0];
+  const wellFormed =
+    command === "generate" && words.length <= 1 && (values.prompt === undefined || words.length === 0);
+  if (values.help || !wellFormed || prompt === undefined) {
     process.stderr.write(`${usage}\n`);
     process.exitCode = values.help ? 0 : 2;
     return;
@@ -82,7 +87,7 @@ async function main(): Promise<void> {
   const seed = values.seed === undefined ? randomBytes(6).readUIntBE(0, 6) : Number(values.seed);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer`);
 
-  const modelDir = values.model ?? process.env.SANA_MODEL_DIR ?? defaultModel;
+  const modelDir = values.model ?? (process.env.SANA_MODEL_DIR || defaultModel);
   const tty = process.stderr.isTTY === true;
   process.stderr.write(`loading ${modelDir}\n`);
   const engine = await TextToImage.load(modelDir);
@@ -90,7 +95,7 @@ async function main(): Promise<void> {
   process.once("SIGINT", () => controller.abort());
   const image = await engine.generate(
     {
-      prompt: positionals[0] ?? "",
+      prompt,
       negativePrompt: values.negative,
       width: integer("width", values.width),
       height: integer("height", values.height),
@@ -108,6 +113,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`\nsana-engine: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`\nsana: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 });
