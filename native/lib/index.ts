@@ -4,6 +4,7 @@ import type { NativeBinding } from "./types.js";
 
 export * from "./denoise.js";
 export * from "./dit.js";
+export * from "./noise.js";
 export * from "./resolution-binning.js";
 export * from "./sampler.js";
 export * from "./tensors.js";

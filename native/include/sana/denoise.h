@@ -29,6 +29,7 @@ struct DenoiseRequest {
   int64_t width = 0;   // latent columns
   // Initial Gaussian latents (batch, channels, height, width); empty: drawn from `seed`.
   std::vector<float> latents;
+  // torch.Generator("cpu").manual_seed(seed) as diffusers uses it (sana/torch_generator.h).
   uint64_t seed = 0;
   PromptEmbeddings prompt;
   PromptEmbeddings negative;  // used only with CFG; empty means CFG is not possible
@@ -73,9 +74,5 @@ GuidancePlan plan_guidance(const DitConfig& config, const DenoiseRequest& reques
 
 DenoiseResult denoise(SanaTransformer& transformer, const DenoiseRequest& request, const DenoiseObserver& observer,
                       const std::atomic<bool>* cancel = nullptr);
-
-// Standard-normal values from a counter-based generator (Philox4x32-10 + Box-Muller):
-// the same seed gives the same values on every machine and thread count.
-std::vector<float> gaussian_noise(uint64_t seed, uint64_t stream, size_t count);
 
 }  // namespace sana

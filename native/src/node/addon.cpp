@@ -50,6 +50,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   sana::node::register_vae(env, exports);
   sana::node::register_denoise(env, exports);
   sana::node::register_text_encoder(env, exports);
+  sana::node::register_noise(env, exports);
   return exports;
 }
 

@@ -14,5 +14,6 @@ void register_dit(Napi::Env env, Napi::Object exports);     // dit_binding.cpp
 void register_vae(Napi::Env env, Napi::Object exports);     // vae_binding.cpp
 void register_denoise(Napi::Env env, Napi::Object exports); // denoise_binding.cpp
 void register_text_encoder(Napi::Env env, Napi::Object exports); // text_encoder_binding.cpp
+void register_noise(Napi::Env env, Napi::Object exports);   // noise_binding.cpp
 
 }  // namespace sana::node

@@ -5,6 +5,7 @@
 
 #include "sana/error.h"
 #include "sana/guidance.h"
+#include "sana/torch_generator.h"
 
 namespace sana {
 
@@ -125,7 +126,10 @@ DenoiseResult denoise(SanaTransformer& transformer, const DenoiseRequest& r, con
   const int64_t model_batch = plan.groups * r.batch;
 
   auto sampler = make_sampler(r.sampler, r.steps);
-  std::vector<float> latents = r.latents.empty() ? gaussian_noise(r.seed, 0, n) : r.latents;
+  // One torch CPU generator per run, drawn in diffusers' order: the initial latents (unless
+  // given), then Sprint's noise at every step, so that a seed reproduces diffusers' image.
+  TorchGenerator generator(r.seed);
+  std::vector<float> latents = r.latents.empty() ? generator.randn(n) : r.latents;
   const float initial_scale = sampler->initial_latent_scale();
   if (initial_scale != 1.0f)
     for (float& v : latents) v *= initial_scale;
@@ -171,7 +175,7 @@ DenoiseResult denoise(SanaTransformer& transformer, const DenoiseRequest& r, con
     sampler->model_output_to_step_input(step, x, guided, velocity);
     std::vector<float> noise;
     if (sampler->needs_noise())
-      noise = r.step_noise.empty() ? gaussian_noise(r.seed, 1 + static_cast<uint64_t>(step), n)
+      noise = r.step_noise.empty() ? generator.randn(n)
                                    : std::vector<float>(r.step_noise.begin() + step * n,
                                                         r.step_noise.begin() + (step + 1) * n);
     sampler->step(velocity, latents, noise);
