@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -84,6 +85,10 @@ struct DcAeDecodeOptions {
   Tiling tiling = Tiling::Auto;  // Auto: tile when the untiled workspace would pass auto_tile_bytes
   DcAeTileOptions tiles;
   size_t auto_tile_bytes = size_t{4} << 30;
+  // Called after each tile of a tiled decode with (tiles done, tiles in all): progress
+  // reports, and cancellation (returning false stops there; the rest of the image stays 0).
+  using Progress = std::function<bool(int64_t done, int64_t total)>;
+  Progress progress;
 };
 
 // PSNR (dB, [0, 1] scale) of the preview against the 32x32 block means of the full decode,
@@ -94,10 +99,17 @@ struct DcAePreviewStats {
   double test_psnr = 0.0, test_flat_psnr = 0.0;
 };
 
+// Supplies a weight by its diffusers name (e.g. "decoder.conv_in.weight"), float32, of
+// exactly `shape`.
+using DcAeWeightSource = std::function<Tensor(const std::string& name, const Shape& shape)>;
+
 class DcAutoencoder {
  public:
   // `dir` is a vae/ folder (config.json + safetensors) or a pipeline folder that has one.
   static DcAutoencoder load(const std::filesystem::path& dir, const DcAeLoadOptions& options = {});
+  // The same from weights supplied by name (benchmarks build the real shapes in memory).
+  static DcAutoencoder build(const DcAeConfig& config, const DcAeWeightSource& weights,
+                             const DcAeLoadOptions& options = {});
 
   DcAutoencoder(DcAutoencoder&&) noexcept;
   DcAutoencoder& operator=(DcAutoencoder&&) noexcept;

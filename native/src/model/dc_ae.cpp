@@ -112,21 +112,25 @@ size_t DcAutoencoder::workspace_bytes() const { return impl_->backend->scratch_b
 size_t DcAutoencoder::workspace_allocations() const { return impl_->backend->scratch_system_allocations(); }
 
 DcAutoencoder DcAutoencoder::load(const fs::path& dir, const DcAeLoadOptions& options) {
-  check(options.encoder || options.decoder, "vae: load at least one of encoder and decoder");
   // Accept the vae/ folder itself or a pipeline folder containing one.
   const fs::path folder = fs::is_regular_file(dir / "config.json") ? dir : dir / "vae";
   check(fs::is_regular_file(folder / "config.json"),
         "vae: no config.json in " + dir.string() + " or " + (dir / "vae").string());
+  const DcAeConfig config = DcAeConfig::from_json(read_json_file(folder / "config.json"));
+  const Checkpoint checkpoint = Checkpoint::open_dir(folder);
+  return build(
+      config, [&](const std::string& name, const Shape& shape) { return checkpoint.load_f32(name, shape); }, options);
+}
+
+DcAutoencoder DcAutoencoder::build(const DcAeConfig& config, const DcAeWeightSource& weights,
+                                   const DcAeLoadOptions& options) {
+  check(options.encoder || options.decoder, "vae: build at least one of encoder and decoder");
   auto impl = std::make_unique<Impl>();
-  impl->config = DcAeConfig::from_json(read_json_file(folder / "config.json"));
+  impl->config = config;
   impl->backend = make_backend(options.backend);
   impl->vit_budget = static_cast<int64_t>(options.vit_scratch_bytes / sizeof(float));
-  const Checkpoint checkpoint = Checkpoint::open_dir(folder);
-  const dcae::WeightSource source = [&](const std::string& name, const Shape& shape) {
-    return checkpoint.load_f32(name, shape);
-  };
-  if (options.encoder) impl->encoder = dcae::load_encoder(impl->config, source, *impl->backend, impl->bytes);
-  if (options.decoder) impl->decoder = dcae::load_decoder(impl->config, source, *impl->backend, impl->bytes);
+  if (options.encoder) impl->encoder = dcae::load_encoder(impl->config, weights, *impl->backend, impl->bytes);
+  if (options.decoder) impl->decoder = dcae::load_decoder(impl->config, weights, *impl->backend, impl->bytes);
   return DcAutoencoder(std::move(impl));
 }
 
@@ -169,7 +173,7 @@ Tensor DcAutoencoder::decode_image(const float* latent, int64_t batch, int64_t h
   }
   std::lock_guard lock(impl_->mutex);
   dcae::decode_tiled(*impl_->backend, c, *impl_->decoder, latent, {batch, height, width}, options.tiles.tile_latent,
-                     impl_->vit_budget, image.data());
+                     impl_->vit_budget, image.data(), options.progress);
   return image;
 }
 

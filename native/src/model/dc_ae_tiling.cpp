@@ -25,11 +25,15 @@ int64_t tail_halo(const DecoderWeights& w) {
     radius += r << i;
   }
   const int64_t scale = int64_t{1} << top;
-  return (radius + scale - 1) / scale + 1;
+  const int64_t halo = (radius + scale - 1) / scale + 1;
+  // Even, so that (tiles being even too) every crop starts on a multiple of 4 pixels at the
+  // tail's stages, where the Winograd convs work in 4x4 output tiles: a crop is then tiled
+  // as the whole image is, and its pixels get the whole decode's roundings.
+  return halo + (halo & 1);
 }
 
 void decode_tiled(Backend& be, const DcAeConfig& c, const DecoderWeights& w, const float* latent, Grid grid,
-                  int64_t tile_latent, int64_t vit_budget, float* image) {
+                  int64_t tile_latent, int64_t vit_budget, float* image, const DcAeDecodeOptions::Progress& progress) {
   check(tile_latent > 0, "vae tiled decode: the tile size must be positive");
   const size_t n = w.stages.size(), split = decoder_split(w), top = std::min(split, n - 1);
   const int64_t channels = split < n ? w.stages[split].channels : w.stages.back().channels;
@@ -53,6 +57,8 @@ void decode_tiled(Backend& be, const DcAeConfig& c, const DecoderWeights& w, con
   const int64_t tile = tile_latent * (mid.height / grid.height), halo = tail_halo(w);
   const int64_t out_h = mid.height * up, out_w = mid.width * up;
   std::vector<float> crop_host, out_host;
+  const int64_t total = ((mid.height + tile - 1) / tile) * ((mid.width + tile - 1) / tile);
+  int64_t done = 0;
   for (int64_t y0 = 0; y0 < mid.height; y0 += tile) {
     for (int64_t x0 = 0; x0 < mid.width; x0 += tile) {
       const int64_t y1 = std::min(mid.height, y0 + tile), x1 = std::min(mid.width, x0 + tile);
@@ -80,6 +86,7 @@ void decode_tiled(Backend& be, const DcAeConfig& c, const DecoderWeights& w, con
           const float* src = out_host.data() + ((b * ch + y - cy0 * up) * cw + (x0 - cx0) * up) * out_ch;
           std::copy(src, src + (x1 - x0) * up * out_ch, image + ((b * out_h + y) * out_w + x0 * up) * out_ch);
         }
+      if (progress && !progress(++done, total)) return;
     }
   }
 }

@@ -23,8 +23,10 @@ int64_t tail_halo(const DecoderWeights& weights);
 
 // latent: NCHW host (grid, latent_channels), already in the decoder's (raw) space; image:
 // NHWC host (grid * 2^(stages-1), in_channels). `tile_latent`: tile edge in latent pixels.
-// Resets and uses the backend's scratch.
+// Resets and uses the backend's scratch. `progress` (if set) is called after each tile and
+// stops the decode when it returns false.
 void decode_tiled(Backend& be, const DcAeConfig& config, const DecoderWeights& weights, const float* latent,
-                  Grid grid, int64_t tile_latent, int64_t vit_budget, float* image);
+                  Grid grid, int64_t tile_latent, int64_t vit_budget, float* image,
+                  const DcAeDecodeOptions::Progress& progress = {});
 
 }  // namespace sana::dcae

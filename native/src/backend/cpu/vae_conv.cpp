@@ -1,6 +1,6 @@
 // DC-AE convolutions on NHWC images: the full conv2d (3x3 and 1x1, strided, grouped, with a
 // fused nearest upsample) as im2col + GEMM, and the depthwise kxk conv of the multi-scale
-// attention branch.
+// attention branch. Dense stride-1 3x3 convs go to the Winograd kernel (vae_winograd.cpp).
 //
 // conv2d gathers the taps of a band of output pixels into a per-thread column buffer and
 // multiplies it by the weight with one single-threaded GEMM per group; bands run in
@@ -14,6 +14,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/simd.h"
+#include "backend/cpu/vae_winograd.h"
 #include "core/arena.h"
 #include "sana/error.h"
 
@@ -106,6 +107,10 @@ void CpuBackend::conv2d(const float* x, const Conv2dShape& s, const float* weigh
   const int64_t taps = k * k, kg = taps * cin_g, kcol = taps * cin;
   const int64_t ho = s.out_height(), wo = s.out_width(), pixels = s.batch * ho * wo;
 
+  if (winograd_applies(s)) {
+    winograd_conv3x3(pool_, x, s, weight, bias, act, y);
+    return;
+  }
   if (k == 1 && stride == 1 && up == 1) {
     // A pointwise conv: the input already is its own column matrix.
     for (int64_t g = 0; g < groups; ++g) {
