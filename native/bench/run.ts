@@ -2,7 +2,9 @@
 // so it needs neither the addon nor a model folder) and runs it. Extra arguments go to the
 // benchmark, e.g. `npm run bench -- --reps 5 --height 1024 --width 1024`. With `--vae` first it
 // runs the DC-AE decoder benchmark (sana_vae_bench) instead, e.g.
-// `npm run bench -- --vae --sizes 512,1024 --tiled 2048 --tiled-peak 4096`.
+// `npm run bench -- --vae --sizes 512,1024 --tiled 2048 --tiled-peak 4096`. With `--gemma` first
+// it runs the Gemma-2 text encoder benchmark (sana_gemma_bench), e.g.
+// `npm run bench -- --gemma --tokens 300,493 --reps 2`.
 import { spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -23,6 +25,7 @@ function run(command: string, args: string[]): void {
 const args = process.argv.slice(2);
 const targets = new Map([
   ["--vae", "sana_vae_bench"],
+  ["--gemma", "sana_gemma_bench"],
 ]);
 const selected = targets.get(args[0] ?? "");
 const target = selected ?? "sana_bench";

@@ -1,7 +1,17 @@
+import { createHash } from "node:crypto";
+import { readdir, realpath, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { type CachedPromptEncoding, EmbeddingCache } from "./embedding-cache.js";
 import { native } from "./index.js";
-import { type PromptOptions, prepareGemmaPrompts, Tokenizer } from "./tokenizer/index.js";
+import {
+  DEFAULT_MAX_SEQUENCE_LENGTH,
+  instructionText,
+  type PromptOptions,
+  prepareGemmaPrompts,
+  Tokenizer,
+} from "./tokenizer/index.js";
 
+export * from "./embedding-cache.js";
 export * from "./tokenizer/index.js";
 
 // SANA's text side: the Gemma tokenizer and prompt preparation (TypeScript, in the sidecar)
@@ -114,48 +124,178 @@ export function selectPromptTokens(
   return out;
 }
 
+/** The positions of a (batch, tokens) mask that an encode must compute: up to the last 1. */
+function encodedLength(mask: Int32Array, batch: number, tokens: number): number {
+  let n = 1;
+  for (let b = 0; b < batch; b++) {
+    for (let t = tokens - 1; t >= n; t--) {
+      if (mask[b * tokens + t] === 1) {
+        n = t + 1;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+/** The first `columns` columns of a (batch, tokens) array. */
+function leadingColumns(values: Int32Array, batch: number, tokens: number, columns: number): Int32Array {
+  if (columns === tokens) return values;
+  const out = new Int32Array(batch * columns);
+  for (let b = 0; b < batch; b++) out.set(values.subarray(b * tokens, b * tokens + columns), b * columns);
+  return out;
+}
+
+/**
+ * The model's identity for cache keys: its resolved folder plus a fingerprint (name, size,
+ * mtime) of the files the encoding reads, so a replaced checkpoint or tokenizer gets new keys.
+ */
+export async function textModelIdentity(modelDir: string): Promise<string> {
+  const root = await realpath(modelDir);
+  const hash = createHash("sha256");
+  for (const sub of ["text_encoder", "tokenizer"]) {
+    const dir = join(root, sub);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names.sort()) {
+      const info = await stat(join(dir, name));
+      hash.update(`${sub}/${name}\0${info.size}\0${info.mtimeMs}\0`);
+    }
+  }
+  return `${root}#${hash.digest("hex").slice(0, 16)}`;
+}
+
+export interface EncodePromptOptions extends PromptOptions {
+  /**
+   * true (default): compute every position as transformers does, padding included (eager
+   * attention's average over the prompt). false: encode only up to the last token of the
+   * longest prompt and leave the embeddings after it (padding in every prompt) 0. Gemma-2 is
+   * causal, so the other positions are what a full encode gives (up to GEMM rounding), and
+   * the transformer masks padded positions out (bias -10000: weight exactly 0), so images do
+   * not change while an empty negative prompt costs one token instead of 300. Servers want
+   * false; true reproduces the reference's intermediate tensors.
+   */
+  exactPadding?: boolean;
+}
+
+export interface SanaTextEncoderOptions extends LoadTextEncoderOptions {
+  /**
+   * The prompt-embedding cache: an EmbeddingCache (may be shared between encoders: keys
+   * name the model), or a byte bound for a private one (0: no caching; concurrent identical
+   * requests still share one encode). Default: a private cache of
+   * DEFAULT_EMBEDDING_CACHE_BYTES.
+   */
+  embeddingCache?: EmbeddingCache | number;
+}
+
 /** Tokenizer + encoder of one pipeline folder: prompt strings in, prompt embeddings out. */
 export class SanaTextEncoder {
+  readonly embeddingCache: EmbeddingCache;
+
   private constructor(
     readonly tokenizer: Tokenizer,
     readonly encoder: NativeTextEncoder,
-  ) {}
+    /** The model part of cache keys (textModelIdentity for loaded folders). */
+    readonly modelIdentity: string,
+    cache: EmbeddingCache | number | undefined,
+  ) {
+    this.embeddingCache = cache instanceof EmbeddingCache ? cache : new EmbeddingCache(cache);
+  }
 
   /** `modelDir` is a diffusers pipeline folder with tokenizer/ and text_encoder/. */
-  static async load(modelDir: string, options: LoadTextEncoderOptions = {}): Promise<SanaTextEncoder> {
+  static async load(modelDir: string, options: SanaTextEncoderOptions = {}): Promise<SanaTextEncoder> {
+    const { embeddingCache, ...loadOptions } = options;
     // The weights load on a worker thread while the tokenizer is parsed here.
-    const encoder = loadTextEncoder(modelDir, options);
+    const encoder = loadTextEncoder(modelDir, loadOptions);
     let tokenizer: Tokenizer;
+    let identity: string;
     try {
       tokenizer = Tokenizer.fromFile(join(modelDir, "tokenizer", "tokenizer.json"));
+      identity = await textModelIdentity(modelDir);
     } catch (error) {
       encoder.catch(() => undefined); // reported through `error`; no unhandled rejection
       throw error;
     }
-    return new SanaTextEncoder(tokenizer, await encoder);
+    return new SanaTextEncoder(tokenizer, await encoder, identity, embeddingCache);
+  }
+
+  /**
+   * An encoder from parts: `modelIdentity` must change whenever the tokenizer or weights do
+   * (it keys the cache).
+   */
+  static fromParts(
+    tokenizer: Tokenizer,
+    encoder: NativeTextEncoder,
+    modelIdentity: string,
+    options: Pick<SanaTextEncoderOptions, "embeddingCache"> = {},
+  ): SanaTextEncoder {
+    return new SanaTextEncoder(tokenizer, encoder, modelIdentity, options.embeddingCache);
   }
 
   /**
    * SanaPipeline's prompt encoding: lower/strip, complex human instruction (on by default,
    * as for positive prompts; pass false as the pipeline does for negative ones), Gemma-2,
-   * then the [0] + last (maxSequenceLength - 1) positions.
+   * then the [0] + last (maxSequenceLength - 1) positions. Each prompt is looked up in the
+   * embedding cache and encoded on a miss.
    */
   async encodePrompt(
     prompt: string | readonly string[],
-    options: PromptOptions = {},
+    options: EncodePromptOptions = {},
   ): Promise<EncodedPrompt> {
     const prompts = typeof prompt === "string" ? [prompt] : prompt;
-    const prepared = prepareGemmaPrompts(this.tokenizer, prompts, options);
-    const { batch, length, selectedPositions, maxSequenceLength } = prepared;
-    const hidden = await this.encoder.encode(prepared.inputIds, prepared.attentionMask, [batch, length]);
+    if (prompts.length === 0) throw new RangeError("encodePrompt: no prompts");
+    const maxSequenceLength = options.maxSequenceLength ?? DEFAULT_MAX_SEQUENCE_LENGTH;
+    const instruction = instructionText(options.complexHumanInstruction);
+    const exactPadding = options.exactPadding ?? true;
+    const parts = await Promise.all(
+      prompts.map((p) =>
+        this.embeddingCache.get(
+          { model: this.modelIdentity, prompt: p, instruction, maxSequenceLength, exactPadding },
+          () => this.encodeUncached([p], options),
+        ),
+      ),
+    );
     const d = this.encoder.config.hiddenSize;
-    const embeds = selectPromptTokens(hidden, [batch, length, d], selectedPositions);
-    return {
-      embeds,
-      mask: Float32Array.from(prepared.selectedAttentionMask),
-      batch,
-      tokens: maxSequenceLength,
-      shape: [batch, maxSequenceLength, d],
-    };
+    const batch = prompts.length;
+    const [only] = parts;
+    if (batch === 1 && only !== undefined) {
+      // The cache hands out private copies already.
+      return { ...only, batch, tokens: maxSequenceLength, shape: [batch, maxSequenceLength, d] };
+    }
+    const embeds = new Float32Array(batch * maxSequenceLength * d);
+    const mask = new Float32Array(batch * maxSequenceLength);
+    parts.forEach((part, b) => {
+      embeds.set(part.embeds, b * maxSequenceLength * d);
+      mask.set(part.mask, b * maxSequenceLength);
+    });
+    return { embeds, mask, batch, tokens: maxSequenceLength, shape: [batch, maxSequenceLength, d] };
+  }
+
+  /** The encode itself, for any batch: tokenizer, Gemma-2 (valid prefix), select_index. */
+  private async encodeUncached(
+    prompts: readonly string[],
+    options: EncodePromptOptions,
+  ): Promise<CachedPromptEncoding> {
+    const prepared = prepareGemmaPrompts(this.tokenizer, prompts, options);
+    const { batch, length, selectedPositions } = prepared;
+    const n = options.exactPadding === false ? encodedLength(prepared.attentionMask, batch, length) : length;
+    const hidden = await this.encoder.encode(
+      leadingColumns(prepared.inputIds, batch, length, n),
+      leadingColumns(prepared.attentionMask, batch, length, n),
+      [batch, n],
+    );
+    const d = this.encoder.config.hiddenSize;
+    if (hidden.length !== batch * n * d) {
+      throw new Error(`text encoder returned ${hidden.length} values, expected ${batch} x ${n} x ${d}`);
+    }
+    const selected = selectedPositions.length;
+    const embeds = new Float32Array(batch * selected * d);
+    for (let b = 0; b < batch; b++) {
+      selectedPositions.forEach((p, j) => {
+        if (p >= n) return; // not encoded: stays 0
+        const src = (b * n + p) * d;
+        embeds.set(hidden.subarray(src, src + d), (b * selected + j) * d);
+      });
+    }
+    return { embeds, mask: Float32Array.from(prepared.selectedAttentionMask) };
   }
 }

@@ -1,6 +1,15 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { loadTextEncoder, type NativeTextEncoder, SanaTextEncoder } from "@sana-edge/native";
+import {
+  EmbeddingCache,
+  type EncodedPrompt,
+  loadDenoiser,
+  loadTextEncoder,
+  type NativeTextEncoder,
+  SanaTextEncoder,
+  Tokenizer,
+  textModelIdentity,
+} from "@sana-edge/native";
 import { beforeAll, describe, expect, it } from "vitest";
 import { casesDir, copyModel, editJson, makeTempDir, modelsDir } from "./helpers/fixtures.js";
 import { bigInt64Values, float32Values, rawTensors } from "./helpers/safetensors.js";
@@ -165,7 +174,172 @@ describe("encodePrompt: tokenizer + encoder + select_index as SanaPipeline.encod
   });
 });
 
+/** The encoder behind `sana`, recording the shape of every encode it runs. */
+function recordingEncoder(inner: NativeTextEncoder) {
+  const shapes: [number, number][] = [];
+  const encoder: NativeTextEncoder = {
+    config: inner.config,
+    backend: inner.backend,
+    weightsDtype: inner.weightsDtype,
+    weightBytes: inner.weightBytes,
+    encode: (ids, mask, shape) => {
+      shapes.push([...shape]);
+      return inner.encode(ids, mask, shape);
+    },
+  };
+  return { encoder, shapes };
+}
+
+describe("encodePrompt: padding and the embedding cache", () => {
+  let inner: NativeTextEncoder;
+  let tokenizer: Tokenizer;
+  beforeAll(async () => {
+    inner = await loadTextEncoder(tinySana);
+    tokenizer = Tokenizer.fromFile(join(tinySana, "tokenizer", "tokenizer.json"));
+  });
+  const fresh = () => {
+    const { encoder, shapes } = recordingEncoder(inner);
+    return { sana: SanaTextEncoder.fromParts(tokenizer, encoder, "tiny-sana"), shapes };
+  };
+
+  it.each(cases.map((c) => [c.name, c] as const))(
+    "%s: exactPadding false encodes up to the last token: valid positions as the full encode, padding 0",
+    async (_name, c) => {
+      const t = caseTensors(c);
+      const options = {
+        complexHumanInstruction: c.params.complex_human_instruction ?? false,
+        maxSequenceLength: c.params.max_sequence_length,
+      };
+      const { sana, shapes } = fresh();
+      const prompt = c.params.prompts[0] as string;
+      const short = await sana.encodePrompt(prompt, { ...options, exactPadding: false });
+      const exact = await sana.encodePrompt(prompt, options); // exactPadding by default
+      const [, length] = t.shape;
+      const valid = t.promptMask.slice(0, c.params.max_sequence_length);
+      const tokensUsed = Number(t.attentionMask.slice(0, length).reduce((a, b) => a + b, 0n));
+      expect(shapes).toEqual([
+        [1, tokensUsed],
+        [1, length],
+      ]);
+      expect(Array.from(short.mask)).toEqual(valid);
+      expect(short.embeds.length).toBe(exact.embeds.length);
+      // Valid positions: the same numbers (only GEMM blocking differs); padding: zeros.
+      expect(relL2(short.embeds, exact.embeds, 32, valid)).toBeLessThan(1e-6);
+      const padded = short.embeds.filter((_, i) => valid[Math.floor(i / 32)] === 0);
+      expect(padded.length).toBeGreaterThan(0);
+      expect(padded.every((v) => v === 0)).toBe(true);
+      // The default reproduces transformers at every position, padding included.
+      const row = c.params.max_sequence_length * 32;
+      expect(relL2(exact.embeds, t.promptEmbeds.subarray(0, row), 32)).toBeLessThanOrEqual(
+        c.tolerance.prompt_embeds,
+      );
+    },
+  );
+
+  it("leaves the denoised latents unchanged: the transformer masks the skipped positions out", async () => {
+    const { sana } = fresh();
+    const denoiser = await loadDenoiser(tinySana);
+    const encode = (exactPadding: boolean) =>
+      Promise.all([
+        sana.encodePrompt("a tiny red house by a lake", { exactPadding }),
+        sana.encodePrompt("", { complexHumanInstruction: false, exactPadding }),
+      ]);
+    const denoise = async ([prompt, negative]: EncodedPrompt[]) => {
+      if (prompt === undefined || negative === undefined) throw new Error("two encodings expected");
+      const request = {
+        batch: 1,
+        height: 4,
+        width: 6,
+        steps: 2,
+        guidanceScale: 4.5,
+        seed: 3,
+        prompt,
+        negative,
+      };
+      return (await denoiser.run(request)).latents;
+    };
+    const exact = await encode(true);
+    // The padded rows' values have no effect at all: zeroing them gives the same bits.
+    const zeroed = exact.map((e) => {
+      const embeds = e.embeds.slice();
+      e.mask.forEach((m, t) => {
+        if (m === 0) embeds.fill(0, t * 32, (t + 1) * 32);
+      });
+      return { ...e, embeds };
+    });
+    expect(zeroed[1]?.embeds).not.toEqual(exact[1]?.embeds);
+    const reference = await denoise(exact);
+    expect(reference.length).toBeGreaterThan(0);
+    expect(Buffer.from((await denoise(zeroed)).buffer).equals(Buffer.from(reference.buffer))).toBe(true);
+    // The default encode differs from that only by GEMM rounding at the valid positions.
+    expect(relL2(await denoise(await encode(false)), reference, 32)).toBeLessThan(1e-5);
+  });
+
+  it("serves a repeated prompt from the cache without running the encoder", async () => {
+    const { sana, shapes } = fresh();
+    const first = await sana.encodePrompt("a red fox in the snow");
+    const second = await sana.encodePrompt("a red fox in the snow");
+    expect(shapes).toHaveLength(1);
+    expect(second.embeds).toEqual(first.embeds);
+    expect(second.mask).toEqual(first.mask);
+    expect(second.shape).toEqual(first.shape);
+    expect(sana.embeddingCache.stats()).toMatchObject({ hits: 1, misses: 1 });
+  });
+
+  it("encodes again for the other instruction flag, and batches reuse cached prompts", async () => {
+    const { sana, shapes } = fresh();
+    const withChi = await sana.encodePrompt("a lighthouse");
+    const without = await sana.encodePrompt("a lighthouse", { complexHumanInstruction: false });
+    expect(shapes).toHaveLength(2);
+    expect(without.embeds).not.toEqual(withChi.embeds);
+    const batch = await sana.encodePrompt(["", "a lighthouse"], { complexHumanInstruction: false });
+    expect(shapes).toHaveLength(3); // only "" was new
+    expect(batch.shape).toEqual([2, 300, 32]);
+    expect(batch.embeds.subarray(300 * 32)).toEqual(without.embeds);
+  });
+
+  it("runs one encode for concurrent identical requests (prompt and negative prompt alike)", async () => {
+    const { sana, shapes } = fresh();
+    const [a, b] = await Promise.all([
+      sana.encodePrompt("", { complexHumanInstruction: false, exactPadding: false }),
+      sana.encodePrompt("", { complexHumanInstruction: false, exactPadding: false }),
+    ]);
+    expect(shapes).toEqual([[1, 1]]); // the empty prompt is <bos> alone
+    expect(a.embeds).toEqual(b.embeds);
+  });
+
+  it("shares one cache between encoders of different models without mixing them up", async () => {
+    const cache = new EmbeddingCache();
+    const one = recordingEncoder(inner);
+    const two = recordingEncoder(inner);
+    const a = SanaTextEncoder.fromParts(tokenizer, one.encoder, "model-a", { embeddingCache: cache });
+    const b = SanaTextEncoder.fromParts(tokenizer, two.encoder, "model-b", { embeddingCache: cache });
+    await a.encodePrompt("a bridge");
+    await b.encodePrompt("a bridge");
+    await a.encodePrompt("a bridge");
+    expect([one.shapes.length, two.shapes.length]).toEqual([1, 1]);
+    expect(cache.stats()).toMatchObject({ entries: 2, hits: 1 });
+  });
+});
+
 describe("loading a text encoder", () => {
+  it("keys the cache by a model identity that changes when the weights change", async () => {
+    const dir = makeTempDir("gemma");
+    try {
+      const model = copyModel(dir.path, "tiny-sana");
+      const before = await textModelIdentity(model);
+      expect(await textModelIdentity(model)).toBe(before);
+      const weights = join(model, "text_encoder", "model.safetensors");
+      utimesSync(weights, new Date(), new Date(Date.now() + 5000));
+      expect(await textModelIdentity(model)).not.toBe(before);
+      const sana = await SanaTextEncoder.load(model, { embeddingCache: 1 << 20 });
+      expect(sana.modelIdentity).toBe(await textModelIdentity(model));
+      expect(sana.embeddingCache.maxBytes).toBe(1 << 20);
+    } finally {
+      dir.remove();
+    }
+  });
+
   it("names the config key it cannot support", async () => {
     const dir = makeTempDir("gemma");
     try {

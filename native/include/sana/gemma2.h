@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,11 +43,19 @@ struct Gemma2Config {
   static Gemma2Config from_json(const nlohmann::json& config);
 };
 
+// Float32 weights by Gemma2Model tensor name ("embed_tokens.weight", "layers.0.mlp.up_proj.weight",
+// ...) with the shape the config implies: what a checkpoint gives, or seeded random values
+// for benchmarks that need the real shapes without a 5 GB download.
+using Gemma2WeightSource = std::function<Tensor(const std::string& name, const Shape& shape)>;
+
 class Gemma2TextEncoder {
  public:
   // `dir` is a text_encoder/ folder (config.json + safetensors) or a pipeline folder that
   // has one. `backend` names the compute backend.
   static Gemma2TextEncoder load(const std::filesystem::path& dir, const std::string& backend = "cpu");
+  // The same encoder from in-memory weights; the embedding table is held as float32.
+  static Gemma2TextEncoder build(const Gemma2Config& config, const Gemma2WeightSource& weights,
+                                 const std::string& backend = "cpu");
 
   Gemma2TextEncoder(Gemma2TextEncoder&&) noexcept;
   Gemma2TextEncoder& operator=(Gemma2TextEncoder&&) noexcept;
@@ -56,6 +65,8 @@ class Gemma2TextEncoder {
   std::string backend_name() const;
   DType weights_dtype() const;  // as stored in the checkpoint
   size_t weight_bytes() const;  // float32 bytes held by the backend
+  size_t workspace_bytes() const;        // the backend's per-pass scratch, as sized so far
+  size_t workspace_allocations() const;  // system allocations the scratch made so far
 
   // last_hidden_state (batch, tokens, hidden_size) for right-padded prompts: input_ids and
   // attention_mask (1 = token, 0 = padding) are (batch, tokens) row-major. Positions are

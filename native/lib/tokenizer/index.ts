@@ -5,6 +5,7 @@ export { TokenizerFormatError } from "./json-fields.js";
 export {
   COMPLEX_HUMAN_INSTRUCTION,
   DEFAULT_MAX_SEQUENCE_LENGTH,
+  instructionText,
   type PreparedPrompts,
   type PromptOptions,
   prepareGemmaPrompts,

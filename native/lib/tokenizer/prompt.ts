@@ -62,6 +62,11 @@ function instructionLines(option: PromptOptions["complexHumanInstruction"]): rea
   return option.length > 0 ? option : null;
 }
 
+/** The instruction text an option puts before each prompt ("" for none). */
+export function instructionText(option: PromptOptions["complexHumanInstruction"]): string {
+  return instructionLines(option)?.join("\n") ?? "";
+}
+
 // len(tokenizer.encode(chi_prompt)) per tokenizer and instruction: the same few thousand
 // characters would otherwise be tokenised twice for every prompt.
 const instructionCounts = new WeakMap<Tokenizer, Map<string, number>>();

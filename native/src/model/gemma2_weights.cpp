@@ -11,8 +11,8 @@ namespace {
 
 class Loader {
  public:
-  Loader(const Checkpoint& checkpoint, std::string prefix, Backend& backend, size_t& bytes)
-      : checkpoint_(checkpoint), prefix_(std::move(prefix)), backend_(backend), bytes_(bytes) {}
+  Loader(const Gemma2WeightSource& source, Backend& backend, size_t& bytes)
+      : source_(source), backend_(backend), bytes_(bytes) {}
 
   Buffer upload(const float* data, size_t n) {
     Buffer b = backend_.alloc(n);
@@ -22,31 +22,43 @@ class Loader {
   }
 
   Buffer get(const std::string& name, const Shape& shape) {
-    const Tensor t = checkpoint_.load_f32(prefix_ + name, shape);
+    const Tensor t = load(name, shape);
     return upload(t.data(), static_cast<size_t>(t.numel()));
   }
 
   // Gemma2RMSNorm computes x_normed * (1.0 + weight.float()): the sum rounds in float32, so
   // adding once here gives the same factor.
   Buffer norm(const std::string& name, int64_t d) {
-    Tensor t = checkpoint_.load_f32(prefix_ + name, {d});
+    Tensor t = load(name, {d});
     for (int64_t i = 0; i < d; ++i) t.data()[i] = 1.0f + t.data()[i];
     return upload(t.data(), static_cast<size_t>(d));
   }
 
-  // Row-wise concatenation of same-width matrices (or vectors) that feed one fused GEMM.
+  // Row-wise concatenation of same-width matrices (or vectors) that feed one fused GEMM,
+  // written straight into the backend buffer (no host copy of the whole fused matrix).
   Buffer concat(const std::vector<std::pair<std::string, Shape>>& parts) {
-    std::vector<float> all;
+    size_t total = 0;
+    for (const auto& part : parts) total += static_cast<size_t>(numel(part.second));
+    Buffer b = backend_.alloc(total);
+    size_t offset = 0;
     for (const auto& [name, shape] : parts) {
-      const Tensor t = checkpoint_.load_f32(prefix_ + name, shape);
-      all.insert(all.end(), t.data(), t.data() + t.numel());
+      const Tensor t = load(name, shape);
+      backend_.upload(b.data() + offset, t.data(), static_cast<size_t>(t.numel()));
+      offset += static_cast<size_t>(t.numel());
     }
-    return upload(all.data(), all.size());
+    bytes_ += total * sizeof(float);
+    return b;
   }
 
  private:
-  const Checkpoint& checkpoint_;
-  std::string prefix_;
+  Tensor load(const std::string& name, const Shape& shape) {
+    Tensor t = source_(name, shape);
+    check(t.shape() == shape, "text encoder weights: " + name + " has shape " + shape_str(t.shape()) + ", expected " +
+                                  shape_str(shape));
+    return t;
+  }
+
+  const Gemma2WeightSource& source_;
   Backend& backend_;
   size_t& bytes_;
 };
@@ -60,9 +72,15 @@ std::string tensor_prefix(const Checkpoint& checkpoint) {
        ": no embed_tokens.weight (Gemma2Model) or model.embed_tokens.weight (Gemma2ForCausalLM)");
 }
 
-Weights load_weights(const Gemma2Config& c, const Checkpoint& checkpoint, Backend& backend) {
+Gemma2WeightSource checkpoint_source(const Checkpoint& checkpoint) {
+  return [&checkpoint, prefix = tensor_prefix(checkpoint)](const std::string& name, const Shape& shape) {
+    return checkpoint.load_f32(prefix + name, shape);
+  };
+}
+
+Weights load_weights(const Gemma2Config& c, const Gemma2WeightSource& source, Backend& backend) {
   Weights w;
-  Loader ld(checkpoint, tensor_prefix(checkpoint), backend, w.bytes);
+  Loader ld(source, backend, w.bytes);
   const int64_t D = c.hidden_size, Q = c.q_dim(), KV = c.kv_dim(), I = c.intermediate_size;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string l = "layers." + std::to_string(i) + ".";

@@ -29,6 +29,10 @@ struct Weights {
 // "" for Gemma2Model checkpoints, "model." for Gemma2ForCausalLM ones.
 std::string tensor_prefix(const Checkpoint& checkpoint);
 
-Weights load_weights(const Gemma2Config& config, const Checkpoint& checkpoint, Backend& backend);
+// `source` names tensors as Gemma2Model does (no "model." prefix).
+Weights load_weights(const Gemma2Config& config, const Gemma2WeightSource& source, Backend& backend);
+
+// A source reading `checkpoint` (which must outlive it), with tensor_prefix() applied.
+Gemma2WeightSource checkpoint_source(const Checkpoint& checkpoint);
 
 }  // namespace sana::gemma2

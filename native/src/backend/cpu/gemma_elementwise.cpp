@@ -3,15 +3,23 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/simd.h"
 
 namespace sana::cpu {
 
 namespace {
 
+constexpr float kAlpha = 0.7978845608028654f;  // sqrt(2 / pi)
+
 // PyTorch's gelu(approximate="tanh") (transformers' gelu_pytorch_tanh).
-inline float gelu_tanh_f(float x) {
-  constexpr float kAlpha = 0.7978845608028654f;  // sqrt(2 / pi)
-  return 0.5f * x * (1.0f + std::tanh(kAlpha * (x + 0.044715f * x * x * x)));
+inline float gelu_tanh_f(float x) { return 0.5f * x * (1.0f + std::tanh(kAlpha * (x + 0.044715f * x * x * x))); }
+
+// The same function as x * sigmoid(2u) (0.5 (1 + tanh u) = sigmoid(2u)), which needs one exp
+// and no cancellation near 0: a few ulp from the tanh form. The scalar tanh made the GeGLU
+// ~8% of a Gemma-2 encode; this runs ~10x faster.
+inline simd::Vec gelu_tanh_v(simd::Vec x) {
+  const simd::Vec u = x * kAlpha + (x * x * x) * (kAlpha * 0.044715f);
+  return x / (simd::exp(-2.0f * u) + 1.0f);
 }
 
 int64_t grain(int64_t row_len) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(row_len, 1)); }
@@ -44,7 +52,10 @@ void CpuBackend::geglu(const float* x, int64_t rows, int64_t n, int64_t x_stride
       const float* gate = x + r * x_stride;
       const float* up = gate + n;
       float* o = out + r * n;
-      for (int64_t i = 0; i < n; ++i) o[i] = gelu_tanh_f(gate[i]) * up[i];
+      int64_t i = 0;
+      for (; i + simd::kWidth <= n; i += simd::kWidth)
+        simd::store(o + i, gelu_tanh_v(simd::load(gate + i)) * simd::load(up + i));
+      for (; i < n; ++i) o[i] = gelu_tanh_f(gate[i]) * up[i];
     }
   });
 }
