@@ -84,7 +84,8 @@ async function main(): Promise<void> {
   const guidanceScale = Number(values.guidance);
   if (!Number.isFinite(guidanceScale) || guidanceScale < 0)
     throw new Error(`--guidance must be a number ≥ 0`);
-  const seed = values.seed === undefined ? randomBytes(6).readUIntBE(0, 6) : Number(values.seed);
+  // torch seeds its CPU generator with the low 32 bits only: larger random seeds would only collide.
+  const seed = values.seed === undefined ? randomBytes(4).readUInt32BE(0) : Number(values.seed);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer`);
 
   const modelDir = values.model ?? (process.env.SANA_MODEL_DIR || defaultModel);
