@@ -15,6 +15,7 @@
 
 #include "node/bindings.h"
 #include "node/napi_util.h"
+#include "node/promise_worker.h"
 #include "sana/denoise.h"
 #include "sana/error.h"
 #include "sana/model_folder.h"
@@ -24,9 +25,11 @@ namespace sana::node {
 namespace {
 
 struct DenoiserHandle {
-  DenoiserHandle(SanaTransformer m, std::filesystem::path r) : model(std::move(m)), root(std::move(r)) {}
+  DenoiserHandle(SanaTransformer m, std::filesystem::path r)
+      : model(std::move(m)), root(std::move(r)), scheduler(read_json_file(root / "scheduler" / "scheduler_config.json")) {}
   SanaTransformer model;
   std::filesystem::path root;
+  Json scheduler;  // the folder's scheduler_config.json, read once at load
   std::mutex busy;        // the transformer's workspace serves one run at a time
   bool running = false;   // touched on the JS thread only: refuses a second run up front
   std::atomic<bool> cancel{false};
@@ -92,7 +95,7 @@ uint64_t seed_of(Napi::Env env, const Napi::Value& v) {
 
 // The model's own scheduler unless the request names a sampler, a scheduler config (JSON
 // text) or Sprint's schedule arguments.
-SamplerConfig read_sampler(Napi::Env env, const Napi::Object& o, const std::filesystem::path& root) {
+SamplerConfig read_sampler(Napi::Env env, const Napi::Object& o, const DenoiserHandle& handle) {
   std::optional<SamplerKind> kind;
   if (present(field(o, "sampler"))) {
     if (!field(o, "sampler").IsString()) throw Napi::TypeError::New(env, "sampler must be a string");
@@ -102,11 +105,11 @@ SamplerConfig read_sampler(Napi::Env env, const Napi::Object& o, const std::file
   if (present(field(o, "schedulerConfig"))) {
     if (!field(o, "schedulerConfig").IsString()) throw Napi::TypeError::New(env, "schedulerConfig must be JSON text");
     config = sampler_config_from_json(kind, parse_json(field(o, "schedulerConfig").As<Napi::String>().Utf8Value(),
-                                                       "schedulerConfig"));
-    config.timestep_scale = sampler_config_from_model(std::nullopt, root).timestep_scale;
+                                                       "schedulerConfig"), "schedulerConfig");
   } else {
-    config = sampler_config_from_model(kind, root);
+    config = sampler_config_from_json(kind, handle.scheduler, (handle.root / "scheduler").string());
   }
+  config.timestep_scale = handle.model.config().timestep_scale;
   if (auto* scm = std::get_if<ScmConfig>(&config.scheduler)) {
     if (present(field(o, "maxTimesteps"))) scm->max_timesteps = number(env, field(o, "maxTimesteps"), "maxTimesteps");
     const Napi::Value intermediate = field(o, "intermediateTimesteps");
@@ -117,7 +120,7 @@ SamplerConfig read_sampler(Napi::Env env, const Napi::Object& o, const std::file
   return config;
 }
 
-DenoiseRequest read_request(Napi::Env env, const Napi::Object& o, const std::filesystem::path& root) {
+DenoiseRequest read_request(Napi::Env env, const Napi::Object& o, const DenoiserHandle& handle) {
   DenoiseRequest r;
   r.batch = integer(env, field(o, "batch"), "batch");
   r.height = integer(env, field(o, "height"), "height");
@@ -138,7 +141,7 @@ DenoiseRequest read_request(Napi::Env env, const Napi::Object& o, const std::fil
   }
   if (present(field(o, "pagAdaptiveScale")))
     r.pag_adaptive_scale = number(env, field(o, "pagAdaptiveScale"), "pagAdaptiveScale");
-  r.sampler = read_sampler(env, o, root);
+  r.sampler = read_sampler(env, o, handle);
   return r;
 }
 
@@ -152,26 +155,18 @@ Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
 
 // ---- workers ---------------------------------------------------------------------------------
 
-class LoadWorker : public Napi::AsyncWorker {
+class LoadWorker final : public PromiseWorker {
  public:
   LoadWorker(Napi::Env env, std::string dir, std::string backend)
-      : Napi::AsyncWorker(env, "sana:loadDenoiser"), deferred_(Napi::Promise::Deferred::New(env)),
-        dir_(std::move(dir)), backend_(std::move(backend)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      const std::filesystem::path root(dir_);
-      handle_ = std::make_shared<DenoiserHandle>(SanaTransformer::load(root, backend_), root);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+      : PromiseWorker(env, "sana:loadDenoiser"), dir_(std::move(dir)), backend_(std::move(backend)) {}
 
  private:
-  Napi::Promise::Deferred deferred_;
+  void run() override {
+    const std::filesystem::path root(dir_);
+    handle_ = std::make_shared<DenoiserHandle>(SanaTransformer::load(root, backend_), root);
+  }
+  void OnOK() override;
+
   std::string dir_, backend_;
   Handle handle_;
 };
@@ -275,11 +270,10 @@ Napi::Object denoiser_to_js(Napi::Env env, Handle handle) {
   auto shared = std::make_shared<Handle>(handle);
   o.Set("run", Napi::Function::New(env, [shared](const Napi::CallbackInfo& info) -> Napi::Value {
           Napi::Env e = info.Env();
-          Napi::Promise::Deferred failed = Napi::Promise::Deferred::New(e);
-          try {
+          return promise_guard(e, [&]() -> Napi::Value {
             if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(e, "run: request must be an object");
             const Napi::Object req = info[0].As<Napi::Object>();
-            DenoiseRequest request = read_request(e, req, (*shared)->root);
+            DenoiseRequest request = read_request(e, req, **shared);
             RunOptions options;
             options.capture_model_output = req.Get("captureModelOutput").ToBoolean().Value();
             Napi::Function on_step;
@@ -294,12 +288,7 @@ Napi::Object denoiser_to_js(Napi::Env env, Handle handle) {
             Napi::Promise p = worker->promise();
             worker->Queue();
             return p;
-          } catch (const Napi::Error& err) {
-            failed.Reject(err.Value());
-          } catch (const std::exception& err) {
-            failed.Reject(Napi::Error::New(e, err.what()).Value());
-          }
-          return failed.Promise();
+          });
         }, "run"));
   o.Set("cancel", Napi::Function::New(env, [shared](const Napi::CallbackInfo& info) -> Napi::Value {
           (*shared)->cancel = true;

@@ -16,6 +16,7 @@
 
 #include "node/bindings.h"
 #include "node/napi_util.h"
+#include "node/promise_worker.h"
 #include "sana/dit.h"
 #include "sana/error.h"
 
@@ -213,49 +214,13 @@ Napi::Object text_to_js(Napi::Env env, std::shared_ptr<TextHandle> text, const C
   return o;
 }
 
-// Runs a Promise-returning body; a bad argument becomes a rejected Promise rather than a
-// synchronous throw, so callers handle every failure in one place.
-template <typename Body>
-Napi::Value promise_guard(Napi::Env env, Body&& body) {
-  try {
-    return body();
-  } catch (const Napi::Error& e) {
-    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-    d.Reject(e.Value());
-    return d.Promise();
-  } catch (const std::exception& e) {
-    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-    d.Reject(Napi::Error::New(env, e.what()).Value());
-    return d.Promise();
-  }
-}
-
-// ---- workers -------------------------------------------------------------------------------------
-
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env, "sana:dit"), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() final {
-    try {
-      run();
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  virtual void run() = 0;
-  void OnError(const Napi::Error& e) final { deferred_.Reject(e.Value()); }
-  Napi::Promise::Deferred deferred_;
-};
 
 Napi::Object transformer_to_js(Napi::Env env, std::shared_ptr<TransformerHandle> handle);
 
 class LoadWorker final : public PromiseWorker {
  public:
   LoadWorker(Napi::Env env, std::string path, std::string backend)
-      : PromiseWorker(env), path_(std::move(path)), backend_(std::move(backend)) {}
+      : PromiseWorker(env, "sana:dit"), path_(std::move(path)), backend_(std::move(backend)) {}
 
  private:
   void run() override { handle_ = std::make_shared<TransformerHandle>(SanaTransformer::load(path_, backend_)); }
@@ -267,7 +232,7 @@ class LoadWorker final : public PromiseWorker {
 class EncodeWorker final : public PromiseWorker {
  public:
   EncodeWorker(Napi::Env env, std::shared_ptr<TransformerHandle> model, TextRequest request, bool capture)
-      : PromiseWorker(env), model_(std::move(model)), request_(std::move(request)), capture_(capture) {}
+      : PromiseWorker(env, "sana:dit"), model_(std::move(model)), request_(std::move(request)), capture_(capture) {}
 
  private:
   void run() override {
@@ -300,7 +265,7 @@ class ForwardWorker final : public PromiseWorker {
  public:
   ForwardWorker(Napi::Env env, std::shared_ptr<TransformerHandle> model, std::shared_ptr<TextHandle> text,
                 std::optional<TextRequest> text_request, StepRequest step, bool capture)
-      : PromiseWorker(env),
+      : PromiseWorker(env, "sana:dit"),
         model_(std::move(model)),
         text_(std::move(text)),
         text_request_(std::move(text_request)),

@@ -13,6 +13,7 @@
 
 #include "node/bindings.h"
 #include "node/napi_util.h"
+#include "node/promise_worker.h"
 #include "sana/error.h"
 #include "sana/gemma2.h"
 
@@ -86,48 +87,13 @@ Napi::Object config_to_js(Napi::Env env, const Gemma2Config& c) {
   return o;
 }
 
-// A bad argument becomes a rejected Promise rather than a synchronous throw, so callers
-// handle every failure in one place.
-template <typename Body>
-Napi::Value promise_guard(Napi::Env env, Body&& body) {
-  try {
-    return body();
-  } catch (const Napi::Error& e) {
-    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-    d.Reject(e.Value());
-    return d.Promise();
-  } catch (const std::exception& e) {
-    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-    d.Reject(Napi::Error::New(env, e.what()).Value());
-    return d.Promise();
-  }
-}
-
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  explicit PromiseWorker(Napi::Env env)
-      : Napi::AsyncWorker(env, "sana:text_encoder"), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() final {
-    try {
-      run();
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  virtual void run() = 0;
-  void OnError(const Napi::Error& e) final { deferred_.Reject(e.Value()); }
-  Napi::Promise::Deferred deferred_;
-};
 
 Napi::Object encoder_to_js(Napi::Env env, Handle handle);
 
 class LoadWorker final : public PromiseWorker {
  public:
   LoadWorker(Napi::Env env, std::string path, std::string backend)
-      : PromiseWorker(env), path_(std::move(path)), backend_(std::move(backend)) {}
+      : PromiseWorker(env, "sana:text_encoder"), path_(std::move(path)), backend_(std::move(backend)) {}
 
  private:
   void run() override { handle_ = std::make_shared<const Gemma2TextEncoder>(Gemma2TextEncoder::load(path_, backend_)); }
@@ -140,7 +106,7 @@ class EncodeWorker final : public PromiseWorker {
  public:
   EncodeWorker(Napi::Env env, Handle model, std::vector<int32_t> ids, std::vector<int32_t> mask, int64_t batch,
                int64_t tokens)
-      : PromiseWorker(env),
+      : PromiseWorker(env, "sana:text_encoder"),
         model_(std::move(model)),
         ids_(std::move(ids)),
         mask_(std::move(mask)),

@@ -155,6 +155,7 @@ DenoiseResult denoise(SanaTransformer& transformer, const DenoiseRequest& r, con
 
   std::vector<float> x(n), model_in(n * plan.groups), model_out(n * plan.groups), guided(n), velocity(n);
   std::vector<float> timestep(static_cast<size_t>(model_batch));
+  std::vector<float> drawn_noise(sampler->needs_noise() && r.step_noise.empty() ? n : 0);
   const std::vector<double> schedule = sampler->timesteps();
   DenoiseResult result;
   for (int step = 0; step < r.steps; ++step) {
@@ -173,11 +174,15 @@ DenoiseResult denoise(SanaTransformer& transformer, const DenoiseRequest& r, con
 
     guide(plan, r, schedule[static_cast<size_t>(step)], model_out, guided);
     sampler->model_output_to_step_input(step, x, guided, velocity);
-    std::vector<float> noise;
-    if (sampler->needs_noise())
-      noise = r.step_noise.empty() ? generator.randn(n)
-                                   : std::vector<float>(r.step_noise.begin() + step * n,
-                                                        r.step_noise.begin() + (step + 1) * n);
+    std::span<const float> noise;
+    if (sampler->needs_noise()) {
+      if (r.step_noise.empty()) {
+        generator.randn(drawn_noise);
+        noise = drawn_noise;
+      } else {
+        noise = std::span<const float>(r.step_noise).subspan(static_cast<size_t>(step) * n, n);
+      }
+    }
     sampler->step(velocity, latents, noise);
     result.steps_completed = step + 1;
     if (observer) observer(DenoiseStep{step, r.steps, latents, sampler->denoised(), model_out, t});

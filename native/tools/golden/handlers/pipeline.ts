@@ -103,7 +103,8 @@ export function createPipelineHandler(): ComponentHandler {
       if (modelDir === null) throw new Error(`${testCase.name}: no model folder`);
       const plan = planPipeline(testCase, manifest, COMPLEX_HUMAN_INSTRUCTION);
       const engine = await denoiser(modelDir);
-      const timestepScale = readTransformerConfig(modelDir).timestepScale;
+      const scales = readTransformerConfig(modelDir);
+      const timestepScale = scales.timestepScale;
       if (!plan.appliesTimestepScale && plan.pipelineClass !== "SanaSprintPipeline" && timestepScale !== 1) {
         return {
           produced: {},
@@ -126,10 +127,7 @@ export function createPipelineHandler(): ComponentHandler {
       const sigmas = sampler.sigmas();
       if (sigmas.length > 0) result.produced.scheduler_sigmas = { shape: [sigmas.length], data: sigmas };
       if (plan.embeddedGuidance) {
-        const guidance = samplerBinding().embeddedGuidance(
-          plan.guidanceScale,
-          readTransformerConfig(modelDir).guidanceEmbedsScale,
-        );
+        const guidance = samplerBinding().embeddedGuidance(plan.guidanceScale, scales.guidanceEmbedsScale);
         result.produced.transformer_guidance = {
           shape: [modelBatch],
           data: new Float32Array(modelBatch).fill(guidance),
