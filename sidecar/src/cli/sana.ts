@@ -7,9 +7,11 @@ import { parseArgs } from "node:util";
 import type { SamplerName } from "@sana-edge/native";
 import { TextToImage } from "../engine/text-to-image.js";
 import { encodeImage, type ImageFormat } from "../images/encode.js";
+import { serve, serveUsage, UsageError } from "./serve.js";
 
 // `sana generate`: one image from a model folder on this machine's engine, no server.
 // Progress goes to stderr (a bar on a terminal, plain lines otherwise); the image to --output.
+// `sana serve`: the sidecar (serve.ts).
 
 const defaultModel = fileURLToPath(
   new URL("../../../test/fixtures/golden/models/tiny-sana", import.meta.url),
@@ -113,7 +115,13 @@ async function main(): Promise<void> {
   process.stderr.write(`wrote ${output} (${image.width}x${image.height}, seed ${image.seed})\n`);
 }
 
-main().catch((error: unknown) => {
+const [command, ...rest] = process.argv.slice(2);
+(command === "serve" ? serve(rest) : main()).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`sana: ${error.message}\n${serveUsage}\n`);
+    process.exitCode = 2;
+    return;
+  }
   process.stderr.write(`\nsana: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 });

@@ -17,6 +17,10 @@ export interface EncodeOptions {
   quality?: number;
   /** Longest edge after downscaling (previews); absent: full size. */
   maxSize?: number;
+  /** Scale to exactly this size first (resolution binning's resize back, preview upscaling). */
+  resize?: { width: number; height: number };
+  /** Then keep this window of the (resized) image. */
+  crop?: { left: number; top: number; width: number; height: number };
 }
 
 export const MIME_TYPES: Record<ImageFormat, string> = {
@@ -33,7 +37,17 @@ export async function encodeImage(image: RawRgb, options: EncodeOptions): Promis
     );
   }
   let pipeline = sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } });
-  if (options.maxSize !== undefined && Math.max(image.width, image.height) > options.maxSize) {
+  if (options.resize !== undefined) {
+    // Bilinear, as the reference's F.interpolate resize back from the aspect-ratio bin.
+    pipeline = pipeline.resize({ ...options.resize, fit: "fill", kernel: "linear" });
+  }
+  if (options.crop !== undefined) pipeline = pipeline.extract(options.crop);
+  // sharp keeps only the last resize of a pipeline, so maxSize yields to an explicit resize.
+  if (
+    options.resize === undefined &&
+    options.maxSize !== undefined &&
+    Math.max(image.width, image.height) > options.maxSize
+  ) {
     pipeline = pipeline.resize({ width: options.maxSize, height: options.maxSize, fit: "inside" });
   }
   const quality = options.quality;
@@ -48,5 +62,7 @@ export async function encodeImage(image: RawRgb, options: EncodeOptions): Promis
       pipeline = pipeline.webp(quality === undefined ? {} : { quality });
       break;
   }
-  return new Uint8Array(await pipeline.toBuffer());
+  const encoded = await pipeline.toBuffer();
+  // A view, not a copy: a 4096² PNG is tens of megabytes.
+  return new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength);
 }
