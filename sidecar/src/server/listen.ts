@@ -89,7 +89,8 @@ function plainFront(handler: NodeHandlerFn, tracker: ConnectionTracker): net.Ser
   tracker.watchHttp2(h2);
   tracker.watchRequests(h2, handler);
   tracker.watchRequests(h1, handler);
-  return net.createServer((socket) => {
+  // Streams end with small writes (trailers) after large ones: without noDelay, Nagle holds them back.
+  return net.createServer({ noDelay: true }, (socket) => {
     tracker.sniffing(socket);
     sniff(socket, (isHttp2) => {
       tracker.dispatched(socket, !isHttp2);

@@ -95,6 +95,9 @@ export async function startSidecar(config: SidecarConfig): Promise<Sidecar> {
       router.service(Health, healthService(health));
     },
     interceptors,
+    // Responses are mostly PNG/JPEG/WebP bytes, which do not compress: gzip would only burn CPU
+    // (~20 ms per 512² PNG) and requests are tiny.
+    acceptCompression: [],
   });
   const server = await listen(handler, {
     host: config.host,

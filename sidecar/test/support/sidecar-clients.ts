@@ -53,7 +53,9 @@ export interface GrpcCallOptions {
 }
 
 export function grpcClient(sidecar: Pick<Sidecar, "port">): grpc.Client {
-  return new grpc.Client(`127.0.0.1:${sidecar.port}`, grpc.credentials.createInsecure());
+  return new grpc.Client(`127.0.0.1:${sidecar.port}`, grpc.credentials.createInsecure(), {
+    "grpc-node.flow_control_window": 8 * 1024 * 1024,
+  });
 }
 
 function grpcMetadata(secret: string | undefined): grpc.Metadata {
