@@ -1,3 +1,10 @@
-// Public surface of the edge package (grows with the worker in later issues).
-export * from "./encoding/base64.js";
-export * from "./upstream/events.js";
+import { Hono } from "hono";
+import type { Env } from "./env.js";
+
+export { Coalescer } from "./coalesce/coalescer.js";
+export { RateLimiter } from "./limits/rate-limiter.js";
+
+const app = new Hono<{ Bindings: Env }>();
+app.get("/healthz", (c) => c.text("ok"));
+
+export default app;

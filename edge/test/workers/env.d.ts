@@ -1,0 +1,8 @@
+// `env` from cloudflare:test is the worker's own Env.
+import type { Env as WorkerEnv } from "../../src/env.js";
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends WorkerEnv {}
+  }
+}
