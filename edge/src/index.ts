@@ -1,10 +1,7 @@
-import { Hono } from "hono";
-import type { Env } from "./env.js";
+import { createApp } from "./app.js";
 
+// The Cloudflare Worker: the public API and the Durable Objects it uses.
 export { Coalescer } from "./coalesce/coalescer.js";
 export { RateLimiter } from "./limits/rate-limiter.js";
 
-const app = new Hono<{ Bindings: Env }>();
-app.get("/healthz", (c) => c.text("ok"));
-
-export default app;
+export default createApp();

@@ -9,16 +9,11 @@ import {
 } from "@sana-edge/proto";
 import { describe, expect, it } from "vitest";
 import {
-  formatSse,
-  generateEventsToSse,
-  type SseEvent,
-  type SseMappingOptions,
+  type UpstreamEvent,
   UpstreamProtocolError,
   UpstreamStatusError,
+  upstreamEvents,
 } from "../src/upstream/events.js";
-
-const NOW_MS = 1_760_000_000_123;
-const options: SseMappingOptions = { now: () => NOW_MS };
 
 type EventInit = NonNullable<MessageInitShape<typeof GenerateResponseSchema>["event"]>;
 const ev = (event: EventInit): GenerateResponse => create(GenerateResponseSchema, { event });
@@ -58,27 +53,27 @@ async function* stream(events: GenerateResponse[]): AsyncGenerator<GenerateRespo
   for (const event of events) yield event;
 }
 
-async function collect(events: GenerateResponse[], opts: SseMappingOptions = options): Promise<SseEvent[]> {
-  const out: SseEvent[] = [];
-  for await (const sse of generateEventsToSse(stream(events), opts)) out.push(sse);
+async function collect(events: GenerateResponse[]): Promise<UpstreamEvent[]> {
+  const out: UpstreamEvent[] = [];
+  for await (const event of upstreamEvents(stream(events))) out.push(event);
   return out;
 }
 
 /** Runs the mapping to its end and returns what it yielded and what it threw. */
 async function collectUntilError(
   events: GenerateResponse[],
-): Promise<{ yielded: SseEvent[]; error: unknown }> {
-  const yielded: SseEvent[] = [];
+): Promise<{ yielded: UpstreamEvent[]; error: unknown }> {
+  const yielded: UpstreamEvent[] = [];
   try {
-    for await (const sse of generateEventsToSse(stream(events), options)) yielded.push(sse);
+    for await (const event of upstreamEvents(stream(events))) yielded.push(event);
   } catch (error) {
     return { yielded, error };
   }
   throw new Error("expected the mapping to throw");
 }
 
-describe("generateEventsToSse", () => {
-  it("maps a successful stream to queued, progress, partial image and completed events in order", async () => {
+describe("upstreamEvents", () => {
+  it("maps a successful stream to queued, progress, preview and the assembled image in order", async () => {
     const out = await collect([
       accepted,
       queued,
@@ -89,80 +84,49 @@ describe("generateEventsToSse", () => {
       ...(await imageEvents()),
       ok,
     ]);
-    expect(out.map((e) => e.event)).toEqual([
-      "sana.queued",
-      "sana.queued",
-      "sana.progress",
-      "sana.progress",
-      "image_generation.partial_image",
-      "sana.progress",
-      "image_generation.completed",
+    expect(out.map((e) => e.kind)).toEqual([
+      "queued",
+      "queued",
+      "progress",
+      "progress",
+      "preview",
+      "progress",
+      "image",
     ]);
-    expect(out[0]?.data).toEqual({ type: "sana.queued", job_id: "job-9", position: 1, estimated_wait_ms: 0 });
-    expect(out[1]?.data).toEqual({
-      type: "sana.queued",
-      job_id: "job-9",
-      position: 0,
-      estimated_wait_ms: 250,
+    expect(out[0]).toEqual({
+      kind: "queued",
+      data: { type: "sana.queued", job_id: "job-9", position: 1, estimated_wait_ms: 0 },
     });
-    expect(out[3]?.data).toEqual({
-      type: "sana.progress",
-      job_id: "job-9",
-      stage: "denoising",
-      step: 10,
-      total_steps: 20,
-      elapsed_ms: 100,
+    expect(out[1]).toEqual({
+      kind: "queued",
+      data: { type: "sana.queued", job_id: "job-9", position: 0, estimated_wait_ms: 250 },
     });
-    expect(out[4]?.data).toEqual({
-      type: "image_generation.partial_image",
-      b64_json: "AQID",
-      created_at: Math.floor(NOW_MS / 1000),
-      size: "1024x768",
-      quality: "auto",
-      background: "opaque",
-      output_format: "webp",
-      partial_image_index: 0,
+    expect(out[3]).toEqual({
+      kind: "progress",
+      data: {
+        type: "sana.progress",
+        job_id: "job-9",
+        stage: "denoising",
+        step: 10,
+        total_steps: 20,
+        elapsed_ms: 100,
+      },
     });
-    const completed = out[6];
-    if (completed?.event !== "image_generation.completed") throw new Error("no completed event");
-    expect(completed.data.b64_json === Buffer.from(finalBytes).toString("base64")).toBe(true);
-    expect({ ...completed.data, b64_json: "<checked above>" }).toEqual({
-      type: "image_generation.completed",
-      b64_json: "<checked above>",
-      created_at: Math.floor(NOW_MS / 1000),
-      size: "1024x768",
-      quality: "auto",
-      background: "opaque",
-      output_format: "webp",
-      seed: 1234,
+    expect(out[4]).toEqual({
+      kind: "preview",
+      data: { step: 10, format: "webp", data: new Uint8Array([1, 2, 3]), width: 256, height: 192 },
     });
-  });
-
-  it("numbers partial images from 0 and drops those beyond maxPartialImages", async () => {
-    const out = await collect(
-      [accepted, preview(5, [1]), preview(10, [2]), preview(15, [3]), ...(await imageEvents()), ok],
-      { ...options, maxPartialImages: 2 },
-    );
-    const partials = out.flatMap((e) => (e.event === "image_generation.partial_image" ? [e.data] : []));
-    expect(partials.map((p) => [p.partial_image_index, p.b64_json])).toEqual([
-      [0, "AQ=="],
-      [1, "Ag=="],
-    ]);
-  });
-
-  it("reports a seed beyond 2^53 as an exact decimal string", async () => {
-    const seed = 2n ** 63n + 5n;
-    const out = await collect([accepted, ...(await imageEvents(seed)), ok]);
-    const completed = out.at(-1);
-    expect(completed?.event === "image_generation.completed" && completed.data.seed).toBe(
-      "9223372036854775813",
-    );
+    const last = out[6];
+    if (last?.kind !== "image") throw new Error("no image event");
+    expect(Buffer.from(last.image.data).equals(Buffer.from(finalBytes))).toBe(true);
+    expect(last.image.header).toMatchObject({ width: 1024, height: 768, seed: 1234n, mime: "image/webp" });
+    expect(last.accepted.jobId).toBe("job-9");
   });
 
   it("throws UpstreamStatusError with code and retry hint after yielding what came before", async () => {
     const failed = ev({ case: "status", value: { code: 4, message: "deadline exceeded", retryAfterMs: 0 } });
     const { yielded, error } = await collectUntilError([accepted, progress(3), failed]);
-    expect(yielded.map((e) => e.event)).toEqual(["sana.queued", "sana.progress"]);
+    expect(yielded.map((e) => e.kind)).toEqual(["queued", "progress"]);
     expect(error).toBeInstanceOf(UpstreamStatusError);
     expect(error).toMatchObject({ code: 4, message: "deadline exceeded", retryAfterMs: 0, jobId: "job-9" });
   });
@@ -219,21 +183,9 @@ describe("generateEventsToSse", () => {
       pulledAfterStatus = true;
       yield progress(1);
     }
-    const out: SseEvent[] = [];
-    for await (const sse of generateEventsToSse(source(), options)) out.push(sse);
-    expect(out.at(-1)?.event).toBe("image_generation.completed");
+    const out: UpstreamEvent[] = [];
+    for await (const event of upstreamEvents(source())) out.push(event);
+    expect(out.at(-1)?.kind).toBe("image");
     expect(pulledAfterStatus).toBe(false);
-  });
-});
-
-describe("formatSse", () => {
-  it("writes one event line, one data line of JSON and a blank line", () => {
-    const text = formatSse({
-      event: "sana.queued",
-      data: { type: "sana.queued", job_id: "j", position: 2, estimated_wait_ms: 0 },
-    });
-    expect(text).toBe(
-      'event: sana.queued\ndata: {"type":"sana.queued","job_id":"j","position":2,"estimated_wait_ms":0}\n\n',
-    );
   });
 });

@@ -1,19 +1,19 @@
-// Maps the event stream of one sidecar Generate call onto the server-sent events
-// the public API streams: OpenAI's `image_generation.partial_image` and
-// `image_generation.completed`, plus `sana.queued` / `sana.progress` of our own.
+// Checks the event stream of one sidecar Generate call against the contract (order, image
+// integrity) and maps it onto the events the public API streams: `sana.queued` and
+// `sana.progress` of our own, previews (OpenAI's `image_generation.partial_image`), and the
+// assembled final image, which the caller stores before announcing completion.
 // Pure (no I/O) and Web-API only, since it runs inside Workers.
 import {
   type Accepted,
+  type AssembledImage,
   formatNameOfMime,
   type GenerateResponse,
   ImageAssembler,
   type ImageAssemblerOptions,
   ImageAssemblyError,
   type ImageFormatName,
-  imageFormatName,
   Stage,
 } from "@sana-edge/proto";
-import { encodeBase64 } from "../encoding/base64.js";
 
 /** Where the job stands in the queue (sent on acceptance and on every change). */
 export interface QueuedPayload {
@@ -37,39 +37,21 @@ export interface ProgressPayload {
   readonly elapsed_ms: number;
 }
 
-/** Fields OpenAI's image stream events share. */
-interface OpenAiImageFields {
-  /** Unix time in seconds. */
-  readonly created_at: number;
-  /** "WIDTHxHEIGHT" of the requested (final) image. */
-  readonly size: string;
-  readonly quality: "auto";
-  /** SANA renders no alpha channel. */
-  readonly background: "opaque";
-  readonly output_format: ImageFormatName;
-  readonly b64_json: string;
+/** A preview of the running job, still as the sidecar encoded it. */
+export interface PreviewPayload {
+  readonly step: number;
+  readonly format: ImageFormatName;
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
 }
 
-/** OpenAI's `image_generation.partial_image`: a preview. */
-export interface PartialImagePayload extends OpenAiImageFields {
-  readonly type: "image_generation.partial_image";
-  /** 0-based, counting the previews sent so far. */
-  readonly partial_image_index: number;
-}
-
-/** OpenAI's `image_generation.completed`, plus the seed that reproduces the image. */
-export interface CompletedPayload extends OpenAiImageFields {
-  readonly type: "image_generation.completed";
-  /** A number when it fits a double exactly, else its decimal string. */
-  readonly seed: number | string;
-}
-
-/** One server-sent event: its `event:` name and its `data:` object. */
-export type SseEvent =
-  | { readonly event: "sana.queued"; readonly data: QueuedPayload }
-  | { readonly event: "sana.progress"; readonly data: ProgressPayload }
-  | { readonly event: "image_generation.partial_image"; readonly data: PartialImagePayload }
-  | { readonly event: "image_generation.completed"; readonly data: CompletedPayload };
+/** One checked event of a Generate stream. */
+export type UpstreamEvent =
+  | { readonly kind: "queued"; readonly data: QueuedPayload }
+  | { readonly kind: "progress"; readonly data: ProgressPayload }
+  | { readonly kind: "preview"; readonly data: PreviewPayload }
+  | { readonly kind: "image"; readonly image: AssembledImage; readonly accepted: Accepted };
 
 /** The sidecar ended the job with a non-OK status (after accepting it). */
 export class UpstreamStatusError extends Error {
@@ -91,11 +73,7 @@ export class UpstreamProtocolError extends Error {
   override readonly name = "UpstreamProtocolError";
 }
 
-export interface SseMappingOptions {
-  /** Clock for `created_at`, in milliseconds; defaults to Date.now. */
-  readonly now?: () => number;
-  /** Previews beyond this many are dropped (OpenAI allows 0-3); default unlimited. */
-  readonly maxPartialImages?: number;
+export interface UpstreamEventOptions {
   /** Passed to the image assembler (e.g. its size limit). */
   readonly assembler?: ImageAssemblerOptions;
 }
@@ -109,22 +87,16 @@ const STAGE_NAMES: Record<Stage, StageName> = {
 };
 
 /**
- * Yields the SSE events for the events of one Generate stream, checking the
- * order the contract prescribes. Ends after the `image_generation.completed` of
- * an OK status; throws UpstreamStatusError for a failed job and
- * UpstreamProtocolError for a stream that breaks the contract.
+ * Yields the checked events of one Generate stream in the order the contract prescribes.
+ * Ends with the assembled image of an OK status; throws UpstreamStatusError for a failed job
+ * and UpstreamProtocolError for a stream that breaks the contract.
  */
-export async function* generateEventsToSse(
+export async function* upstreamEvents(
   events: AsyncIterable<GenerateResponse>,
-  options: SseMappingOptions = {},
-): AsyncGenerator<SseEvent, void, undefined> {
-  const now = options.now ?? Date.now;
-  const maxPartialImages = options.maxPartialImages ?? Number.POSITIVE_INFINITY;
+  options: UpstreamEventOptions = {},
+): AsyncGenerator<UpstreamEvent, void, undefined> {
   const assembler = new ImageAssembler(options.assembler);
   let accepted: Accepted | undefined;
-  let partialImages = 0;
-
-  const createdAt = () => Math.floor(now() / 1000);
 
   for await (const { event } of events) {
     if (event.case === undefined) throw new UpstreamProtocolError("received an event with no case set");
@@ -134,7 +106,7 @@ export async function* generateEventsToSse(
       }
       accepted = event.value;
       yield {
-        event: "sana.queued",
+        kind: "queued",
         data: {
           type: "sana.queued",
           job_id: accepted.jobId,
@@ -157,7 +129,7 @@ export async function* generateEventsToSse(
       case "queued":
         beforeImage("queued");
         yield {
-          event: "sana.queued",
+          kind: "queued",
           data: {
             type: "sana.queued",
             job_id: jobId,
@@ -169,7 +141,7 @@ export async function* generateEventsToSse(
       case "progress":
         beforeImage("progress");
         yield {
-          event: "sana.progress",
+          kind: "progress",
           data: {
             type: "sana.progress",
             job_id: jobId,
@@ -182,26 +154,14 @@ export async function* generateEventsToSse(
         break;
       case "preview": {
         beforeImage("preview");
-        if (partialImages >= maxPartialImages) break;
-        const outputFormat = formatNameOfMime(event.value.mime);
-        if (outputFormat === undefined) {
+        const format = formatNameOfMime(event.value.mime);
+        if (format === undefined) {
           throw new UpstreamProtocolError(
             `job ${jobId}: preview has unknown media type "${event.value.mime}"`,
           );
         }
-        yield {
-          event: "image_generation.partial_image",
-          data: {
-            type: "image_generation.partial_image",
-            b64_json: encodeBase64(event.value.data),
-            created_at: createdAt(),
-            size: `${accepted.width}x${accepted.height}`,
-            quality: "auto",
-            background: "opaque",
-            output_format: outputFormat,
-            partial_image_index: partialImages++,
-          },
-        };
+        const { step, data, width, height } = event.value;
+        yield { kind: "preview", data: { step, format, data, width, height } };
         break;
       }
       case "imageHeader": {
@@ -221,19 +181,7 @@ export async function* generateEventsToSse(
           throw new UpstreamProtocolError(`job ${jobId}: status OK arrived before the complete final image`);
         }
         const image = await checkedImageStep(jobId, () => assembler.finish());
-        yield {
-          event: "image_generation.completed",
-          data: {
-            type: "image_generation.completed",
-            b64_json: encodeBase64(image.data),
-            created_at: createdAt(),
-            size: `${image.header.width}x${image.header.height}`,
-            quality: "auto",
-            background: "opaque",
-            output_format: imageFormatName(image.header.format),
-            seed: seedForJson(image.header.seed),
-          },
-        };
+        yield { kind: "image", image, accepted };
         // The status is the last event by contract; nothing after it is read.
         return;
       }
@@ -246,11 +194,6 @@ export async function* generateEventsToSse(
   );
 }
 
-/** Formats one event as `text/event-stream` (JSON never contains a raw newline). */
-export function formatSse(event: SseEvent): string {
-  return `event: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`;
-}
-
 /** Runs one assembler step, reporting a rejected image as a protocol error. */
 async function checkedImageStep<T>(jobId: string, step: () => T | Promise<T>): Promise<T> {
   try {
@@ -261,8 +204,4 @@ async function checkedImageStep<T>(jobId: string, step: () => T | Promise<T>): P
       cause: error,
     });
   }
-}
-
-function seedForJson(seed: bigint): number | string {
-  return seed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(seed) : seed.toString();
 }
