@@ -8,7 +8,7 @@ import { type LocalEdge, startLocalEdge } from "./support/local-edge.js";
 // The worker under `wrangler dev` in front of two real sidecars running the native engine on
 // the tiny fixture model, driven with the official openai SDK as any client would.
 
-const MODEL_DIR = new URL("../../test/fixtures/golden/models/tiny-sana", import.meta.url).pathname;
+const MODELS = new URL("../../test/fixtures/golden/models/", import.meta.url).pathname;
 const SECRET = "edge-to-sidecar-secret-0123456789";
 
 let sidecars: Sidecar[];
@@ -17,7 +17,11 @@ let client: OpenAI;
 
 async function sidecarNamed(): Promise<Sidecar> {
   return startSidecar({
-    models: [{ dir: MODEL_DIR, revision: "fixture-r1" }],
+    models: [
+      { dir: `${MODELS}tiny-sana`, revision: "fixture-r1" },
+      // ~75 ms a step at 4096²: long enough to leave in the middle of.
+      { dir: `${MODELS}tiny-sana-4k`, id: "slow", revision: "fixture-r1" },
+    ],
     host: "127.0.0.1",
     port: 0,
     secret: SECRET,
@@ -26,6 +30,17 @@ async function sidecarNamed(): Promise<Sidecar> {
     drainGraceMs: 1000,
     log: createLogger({ level: "silent" }),
   });
+}
+
+/** Denoising steps run across both sidecars, from their own metrics. */
+async function stepsRun(): Promise<number> {
+  let total = 0;
+  for (const sidecar of sidecars) {
+    const text = await sidecar.metrics.render();
+    for (const match of text.matchAll(/^sana_denoise_steps_total\{[^}]*\} (\d+)$/gm))
+      total += Number(match[1]);
+  }
+  return total;
 }
 
 /** Generations run across both sidecars, from their own metrics. */
@@ -158,6 +173,42 @@ describe("the edge in front of two sidecars", () => {
     expect(
       Number((refusal as InstanceType<typeof OpenAI.RateLimitError>).headers?.get("retry-after")),
     ).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ["its own generation", {}],
+    ["a coalesced generation", { seed: 99 }],
+  ])("stops the sidecar's work on %s when the client goes away", async (_, extra) => {
+    const controller = new AbortController();
+    const response = await fetch(`${edge.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${client.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "slow",
+        prompt: "a long walk",
+        size: "4096x4096",
+        steps: 100,
+        stream: true,
+        ...extra,
+      }),
+      signal: controller.signal,
+    });
+    const before = await stepsRun();
+    const reader = response.body?.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (!text.includes('"step":3,')) {
+      const chunk = await reader?.read();
+      if (chunk === undefined || chunk.done) throw new Error(`stream ended early: ${text}`);
+      text += decoder.decode(chunk.value);
+    }
+    controller.abort();
+    const busy = () => sidecars.reduce((total, s) => total + s.service.getLoad().activeJobs, 0);
+    const deadline = Date.now() + 5_000;
+    while (busy() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(busy()).toBe(0);
+    // The job stopped a few steps after the client left, far from its 100.
+    expect((await stepsRun()) - before).toBeLessThan(30);
   });
 
   it("keeps serving when one sidecar dies", async () => {
