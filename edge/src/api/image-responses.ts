@@ -24,7 +24,10 @@ function seedJson(seed: string): string {
   return BigInt(seed) <= BigInt(Number.MAX_SAFE_INTEGER) ? seed : JSON.stringify(seed);
 }
 
-async function* imageBase64(store: ImageStore, image: StoredImage): AsyncGenerator<string> {
+/** A body part: text, or bytes that are already ASCII (base64). */
+type Part = string | Uint8Array;
+
+async function* imageBase64(store: ImageStore, image: StoredImage): AsyncGenerator<Uint8Array> {
   const opened = await store.open(image.id);
   if (opened === undefined)
     throw new ApiError({ status: 500, type: "server_error", message: "a stored image vanished" });
@@ -32,13 +35,13 @@ async function* imageBase64(store: ImageStore, image: StoredImage): AsyncGenerat
 }
 
 /** A body written by an async generator; cancelling the body (the client left) runs `onCancel`. */
-export function streamBody(parts: AsyncGenerator<string>, onCancel: () => void): ReadableStream<Uint8Array> {
+export function streamBody(parts: AsyncGenerator<Part>, onCancel: () => void): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { done, value } = await parts.next();
         if (done) controller.close();
-        else controller.enqueue(encoder.encode(value));
+        else controller.enqueue(typeof value === "string" ? encoder.encode(value) : value);
       } catch (error) {
         controller.error(error);
       }
@@ -54,7 +57,7 @@ export function streamBody(parts: AsyncGenerator<string>, onCancel: () => void):
 export async function* jsonParts(
   images: readonly StoredImage[],
   context: ResponseContext,
-): AsyncGenerator<string> {
+): AsyncGenerator<Part> {
   const { req } = context;
   const [first] = images;
   const size = first === undefined ? "" : `${first.width}x${first.height}`;
@@ -104,7 +107,7 @@ async function* merged(sources: readonly ImageSource[]): AsyncGenerator<[number,
 export async function* sseParts(
   sources: readonly ImageSource[],
   context: ResponseContext,
-): AsyncGenerator<string> {
+): AsyncGenerator<Part> {
   const partials = new Map<number, number>();
   try {
     for await (const [index, event] of merged(sources)) {
@@ -125,7 +128,7 @@ async function* eventParts(
   event: GenerationEvent,
   context: ResponseContext,
   partials: Map<number, number>,
-): AsyncGenerator<string> {
+): AsyncGenerator<Part> {
   const { req, createdAt } = context;
   const common = {
     created_at: createdAt,

@@ -107,7 +107,7 @@ export async function imagesGenerations(c: Context<AppEnv>): Promise<Response> {
 }
 
 /** Runs `finish` once the parts are written (the cancel path runs it too; twice is harmless). */
-async function* finishing(parts: AsyncGenerator<string>, finish: () => void): AsyncGenerator<string> {
+async function* finishing<T>(parts: AsyncGenerator<T>, finish: () => void): AsyncGenerator<T> {
   try {
     yield* parts;
   } finally {

@@ -86,8 +86,6 @@ export async function startLocalEdge(options: LocalEdgeOptions): Promise<LocalEd
     cwd: REPO_ROOT,
     env: {
       ...process.env,
-      // Bundle the workspace packages from their TypeScript sources, as the tests do.
-      WRANGLER_BUILD_CONDITIONS: "source,workerd,worker,browser",
       WRANGLER_SEND_METRICS: "false",
       CI: "true",
     },
