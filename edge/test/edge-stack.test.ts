@@ -211,6 +211,30 @@ describe("the edge in front of two sidecars", () => {
     expect((await stepsRun()) - before).toBeLessThan(30);
   });
 
+  it("gives a key's concurrency slot back when its client leaves mid-stream", async () => {
+    const key = await edge.createKey("one-at-a-time", { concurrency: 1 });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const controller = new AbortController();
+      const response = await fetch(`${edge.url}/v1/images/generations`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "slow",
+          prompt: `leave ${attempt}`,
+          size: "4096x4096",
+          steps: 100,
+          stream: true,
+        }),
+        signal: controller.signal,
+      });
+      // A refusal here would be the slot of the previous attempt, still taken.
+      expect(response.status).toBe(200);
+      await response.body?.getReader().read();
+      controller.abort();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  });
+
   it("keeps serving when one sidecar dies", async () => {
     const [dead] = sidecars;
     await dead?.close();

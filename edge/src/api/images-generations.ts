@@ -70,6 +70,15 @@ export async function imagesGenerations(c: Context<AppEnv>): Promise<Response> {
   const model = await resolveModel(deps.pool, req);
   const release = await acquireGenerationSlot(c.env, c.var.apiKey);
   const controller = new AbortController();
+  // The slot is released when the answer ends, however it ends. The release is registered with
+  // waitUntil now, while the request is live: once a client has gone, work started from the
+  // stream's cancel callback alone is not kept alive, and the slot would stay taken.
+  let ended: () => void = () => undefined;
+  waitUntil(new Promise<void>((resolve) => (ended = resolve)).then(release));
+  const finish = () => {
+    controller.abort();
+    ended();
+  };
   try {
     const context = {
       env: c.env,
@@ -86,10 +95,6 @@ export async function imagesGenerations(c: Context<AppEnv>): Promise<Response> {
       createdAt: Math.floor(Date.now() / 1000),
     };
     const headers = new Headers({ "x-sana-cache": sources.every((s) => s.cacheHit) ? "hit" : "miss" });
-    const finish = () => {
-      controller.abort();
-      waitUntil(release());
-    };
     if (req.stream) {
       const live = await Promise.all(sources.map(started));
       headers.set("content-type", "text/event-stream; charset=utf-8");
@@ -100,8 +105,7 @@ export async function imagesGenerations(c: Context<AppEnv>): Promise<Response> {
     headers.set("content-type", "application/json");
     return new Response(streamBody(finishing(jsonParts(images, respond), finish), finish), { headers });
   } catch (error) {
-    controller.abort();
-    waitUntil(release());
+    finish();
     throw error;
   }
 }

@@ -7,10 +7,12 @@ import { parseArgs } from "node:util";
 import type { SamplerName } from "@sana-edge/native";
 import { TextToImage } from "../engine/text-to-image.js";
 import { encodeImage, type ImageFormat } from "../images/encode.js";
+import { generateRemote, isRemoteGenerate, remoteUsage } from "./remote.js";
 import { serve, serveUsage, UsageError } from "./serve.js";
 
 // `sana generate`: one image from a model folder on this machine's engine, no server.
 // Progress goes to stderr (a bar on a terminal, plain lines otherwise); the image to --output.
+// `sana generate --endpoint URL`: the same, asked of a SANA edge (remote.ts).
 // `sana serve`: the sidecar (serve.ts).
 
 const defaultModel = fileURLToPath(
@@ -19,8 +21,9 @@ const defaultModel = fileURLToPath(
 
 const usage = `usage: sana generate "prompt" | --prompt TEXT [--model DIR] [-o out.png] [--width 512] [--height 512]
        [--steps 20] [--guidance 4.5] [--seed N] [--negative TEXT] [--sampler flow_dpm_solver|flow_euler|scm]
-       [--no-instruction]
---model defaults to SANA_MODEL_DIR, else the embedded tiny random-weight model (its images are noise).`;
+       [--no-instruction] [--endpoint URL --api-key KEY]
+--model defaults to SANA_MODEL_DIR, else the embedded tiny random-weight model (its images are noise).
+${remoteUsage}`;
 
 const formats: Record<string, ImageFormat> = {
   ".png": "png",
@@ -115,8 +118,14 @@ async function main(): Promise<void> {
   process.stderr.write(`wrote ${output} (${image.width}x${image.height}, seed ${image.seed})\n`);
 }
 
-const [command, ...rest] = process.argv.slice(2);
-(command === "serve" ? serve(rest) : main()).catch((error: unknown) => {
+const args = process.argv.slice(2);
+const [command, ...rest] = args;
+const remote = () =>
+  generateRemote(rest, process.env, usage).then((code) => {
+    process.exitCode = code;
+  });
+const run = command === "serve" ? serve(rest) : isRemoteGenerate(args, process.env) ? remote() : main();
+run.catch((error: unknown) => {
   if (error instanceof UsageError) {
     process.stderr.write(`sana: ${error.message}\n${serveUsage}\n`);
     process.exitCode = 2;
