@@ -14,7 +14,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "node",
-          include: ["{proto,native,sidecar,edge,test,stack}/test/**/*.test.ts"],
+          include: ["{proto,native,sidecar,edge,test,stack,infra}/test/**/*.test.ts"],
           exclude: ["edge/test/workers/**", "**/node_modules/**"],
           pool: "forks",
         },

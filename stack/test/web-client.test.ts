@@ -7,8 +7,8 @@ import { promisify } from "node:util";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../edge/test/support/local-edge.js";
 import { type LocalStack, REPO_ROOT, startLocalStack } from "../local-stack.js";
-import { freePort } from "./ports.js";
 
 // The product as a newcomer meets it: the local stack, the web client in Debian's chromium
 // (driven by playwright-core), and the CLI client against the same stack.
