@@ -12,6 +12,7 @@ export const serveUsage = `usage: sana serve [--model [ID=]DIR]... [--revision I
        [--tls-cert FILE --tls-key FILE] [--secret-file FILE | --no-auth] [--max-queue 16] [--max-batch 4]
        [--drain-grace-seconds 30] [--metrics-port PORT] [--log-level info]
 Environment: SANA_MODEL_DIR (default model), SANA_SIDECAR_SECRET (the edge's shared secret, ≥ 16 characters),
+SANA_SIDECAR_PREVIOUS_SECRET (also accepted while the secret is rotated),
 SANA_HOST, SANA_PORT, SANA_METRICS_PORT.`;
 
 const defaultModel = fileURLToPath(
@@ -112,6 +113,9 @@ export function parseServeArgs(
       ? {}
       : { tls: { cert: readFileSync(cert), key: readFileSync(key) } }),
     secret: secretFrom(values["secret-file"], values["no-auth"], env),
+    ...(env.SANA_SIDECAR_PREVIOUS_SECRET && !values["no-auth"]
+      ? { previousSecret: env.SANA_SIDECAR_PREVIOUS_SECRET }
+      : {}),
     maxQueueDepth: whole("max-queue", values["max-queue"], 0),
     maxBatchSize: whole("max-batch", values["max-batch"], 1),
     drainGraceMs: whole("drain-grace-seconds", values["drain-grace-seconds"], 0) * 1000,

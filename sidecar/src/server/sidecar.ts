@@ -24,6 +24,8 @@ export interface SidecarConfig {
   readonly tls?: TlsFiles;
   /** The shared secret the edge sends; undefined only with an explicit opt-out (local development). */
   readonly secret: string | undefined;
+  /** Also accepted while the secret is rotated: the one the edge may still send. */
+  readonly previousSecret?: string;
   readonly maxQueueDepth: number;
   readonly maxBatchSize: number;
   /** How long a drain lets admitted jobs finish before cancelling them. */
@@ -85,7 +87,14 @@ export async function startSidecar(config: SidecarConfig): Promise<Sidecar> {
   const health = new HealthState([ImageService.typeName]);
   const interceptors = [
     countRequests(metrics),
-    ...(config.secret === undefined ? [] : [requireSharedSecret(config.secret)]),
+    ...(config.secret === undefined
+      ? []
+      : [
+          requireSharedSecret([
+            config.secret,
+            ...(config.previousSecret === undefined ? [] : [config.previousSecret]),
+          ]),
+        ]),
     rejectMalformedRequests(),
   ];
   if (config.secret === undefined) log.warn("no shared secret configured: any caller may use this sidecar");
