@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import type { SamplerName } from "@sana-edge/native";
 import { TextToImage } from "../engine/text-to-image.js";
 import { encodeImage, type ImageFormat } from "../images/encode.js";
+import { health } from "./health.js";
 import { generateRemote, isRemoteGenerate, remoteUsage } from "./remote.js";
 import { serve, serveUsage, UsageError } from "./serve.js";
 
@@ -124,7 +125,14 @@ const remote = () =>
   generateRemote(rest, process.env, usage).then((code) => {
     process.exitCode = code;
   });
-const run = command === "serve" ? serve(rest) : isRemoteGenerate(args, process.env) ? remote() : main();
+const run =
+  command === "serve"
+    ? serve(rest)
+    : command === "health"
+      ? health(rest)
+      : isRemoteGenerate(args, process.env)
+        ? remote()
+        : main();
 run.catch((error: unknown) => {
   if (error instanceof UsageError) {
     process.stderr.write(`sana: ${error.message}\n${serveUsage}\n`);
