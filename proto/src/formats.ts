@@ -1,4 +1,4 @@
-import { ImageFormat, PreviewFormat } from "./gen/sana/v1/common_pb.js";
+import { ImageFormat, PreviewFormat, Sampler } from "./gen/sana/v1/common_pb.js";
 
 /** A concrete final-image encoding (the proto's UNSPECIFIED resolved to PNG). */
 export type ConcreteImageFormat = ImageFormat.PNG | ImageFormat.JPEG | ImageFormat.WEBP;
@@ -62,4 +62,24 @@ export function formatNameOfMime(mime: string): ImageFormatName | undefined {
     default:
       return undefined;
   }
+}
+
+/** The samplers' names in the public API and the engine (the proto enum without its prefix, lower case). */
+export const SAMPLER_NAMES = ["flow_dpm_solver", "flow_euler", "scm"] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
+
+const SAMPLERS: Record<SamplerName, Sampler> = {
+  flow_dpm_solver: Sampler.FLOW_DPM_SOLVER,
+  flow_euler: Sampler.FLOW_EULER,
+  scm: Sampler.SCM,
+};
+
+/** The proto enum value of a sampler name. */
+export function samplerOfName(name: SamplerName): Sampler {
+  return SAMPLERS[name];
+}
+
+/** The name of a proto sampler; undefined for SAMPLER_UNSPECIFIED and values this code does not know. */
+export function samplerName(sampler: Sampler): SamplerName | undefined {
+  return SAMPLER_NAMES.find((name) => SAMPLERS[name] === sampler);
 }

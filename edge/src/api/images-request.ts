@@ -1,7 +1,15 @@
 // The body of POST /v1/images/generations: OpenAI's Images API fields plus SANA's own, validated once at the
 // door so everything behind it works with a typed, defaulted ImagesRequest.
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type GenerateRequestSchema, ImageFormat, type ImageFormatName, Sampler } from "@sana-edge/proto";
+import {
+  type GenerateRequestSchema,
+  ImageFormat,
+  type ImageFormatName,
+  SAMPLER_NAMES,
+  Sampler,
+  type SamplerName,
+  samplerOfName,
+} from "@sana-edge/proto";
 import { z } from "zod";
 import { type ApiError, invalidRequest, payloadTooLarge } from "./errors.js";
 
@@ -17,8 +25,6 @@ export const SIZE_MULTIPLE = 32;
 export const MAX_SIDE = 4096;
 export const DEFAULT_SIZE = "1024x1024";
 
-export const SAMPLER_NAMES = ["flow_dpm_solver", "flow_euler", "scm"] as const;
-export type SamplerName = (typeof SAMPLER_NAMES)[number];
 export const OUTPUT_FORMATS = ["png", "jpeg", "webp"] as const satisfies readonly ImageFormatName[];
 export const RESPONSE_FORMATS = ["b64_json", "url"] as const;
 export type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
@@ -222,27 +228,11 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-const SAMPLERS: Record<SamplerName, Sampler> = {
-  flow_dpm_solver: Sampler.FLOW_DPM_SOLVER,
-  flow_euler: Sampler.FLOW_EULER,
-  scm: Sampler.SCM,
-};
-
 const IMAGE_FORMATS: Record<ImageFormatName, ImageFormat> = {
   png: ImageFormat.PNG,
   jpeg: ImageFormat.JPEG,
   webp: ImageFormat.WEBP,
 };
-
-/** The proto enum value of a sampler name. */
-export function samplerEnum(name: SamplerName): Sampler {
-  return SAMPLERS[name];
-}
-
-/** The API name of a proto sampler; undefined for SAMPLER_UNSPECIFIED and values this edge does not know. */
-export function samplerName(sampler: Sampler): SamplerName | undefined {
-  return SAMPLER_NAMES.find((name) => SAMPLERS[name] === sampler);
-}
 
 /** The proto enum value of an output format name. */
 export function imageFormatEnum(name: ImageFormatName): ImageFormat {
@@ -301,7 +291,7 @@ export function toGenerateRequestInit(
     steps: req.steps ?? 0,
     ...(req.guidance_scale === undefined ? {} : { guidanceScale: req.guidance_scale }),
     ...(req.seed === undefined ? {} : { seed: BigInt(req.seed) + BigInt(index) }),
-    sampler: req.sampler === undefined ? Sampler.UNSPECIFIED : samplerEnum(req.sampler),
+    sampler: req.sampler === undefined ? Sampler.UNSPECIFIED : samplerOfName(req.sampler),
     outputFormat: imageFormatEnum(req.output_format),
     outputQuality: outputQuality(req),
     previewInterval: previewInterval(partialImages, req.steps ?? options.defaultSteps),

@@ -1,7 +1,7 @@
+import { samplerName } from "@sana-edge/proto";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.js";
 import { generationDeps } from "../generation/deps.js";
-import { samplerName } from "./images-request.js";
 
 // GET /v1/models: OpenAI's model list, each entry with the SANA capabilities clients need to
 // build valid requests (sizes, steps, samplers, defaults).

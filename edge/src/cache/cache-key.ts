@@ -1,7 +1,7 @@
 // Cache keys for generated images. A request with a seed is deterministic: the same normalised parameters on
 // the same weights give the same image, so its key is a hash of exactly what decides the pixels and bytes.
-import { type ModelCapabilities, sha256, toHex } from "@sana-edge/proto";
-import { type ImagesRequest, outputQuality, samplerName } from "../api/images-request.js";
+import { type ModelCapabilities, samplerName, sha256, toHex } from "@sana-edge/proto";
+import { type ImagesRequest, outputQuality } from "../api/images-request.js";
 
 /** Bumped whenever the meaning of a key's fields changes, so old entries are simply never hit again. */
 const KEY_VERSION = "v1";

@@ -1,4 +1,10 @@
-import { type AssembledImage, type ImageFormatName, imageFormatName, toHex } from "@sana-edge/proto";
+import {
+  type AssembledImage,
+  formatNameOfMime,
+  type ImageFormatName,
+  imageFormatName,
+  toHex,
+} from "@sana-edge/proto";
 
 // Where generated images live: R2 holds every image by content ("images/<sha256>") and every
 // cacheable result ("results/<cache key>" -> the image it produced); the Cache API keeps both
@@ -29,18 +35,28 @@ export const IMMUTABLE = "public, max-age=31536000, immutable";
 const imageKey = (id: string) => `images/${id}`;
 const resultKey = (key: string) => `results/${key}`;
 
-function metadataOf(id: string, object: R2Object): StoredImage {
-  const meta = object.customMetadata ?? {};
-  const mime = object.httpMetadata?.contentType ?? "application/octet-stream";
+/** A StoredImage from what R2 metadata or cached headers record (both use the same field names). */
+function describe(
+  id: string,
+  mime: string | undefined,
+  bytes: number,
+  field: (name: string) => string | undefined,
+): StoredImage {
+  const type = mime ?? "application/octet-stream";
   return {
     id,
-    mime,
-    format: (meta.format ?? "png") as ImageFormatName,
-    width: Number(meta.width ?? 0),
-    height: Number(meta.height ?? 0),
-    seed: meta.seed ?? "0",
-    bytes: object.size,
+    mime: type,
+    format: formatNameOfMime(type) ?? "png",
+    width: Number(field("width") ?? 0),
+    height: Number(field("height") ?? 0),
+    seed: field("seed") ?? "0",
+    bytes,
   };
+}
+
+function metadataOf(id: string, object: R2Object): StoredImage {
+  const meta = object.customMetadata ?? {};
+  return describe(id, object.httpMetadata?.contentType, object.size, (name) => meta[name]);
 }
 
 function imageHeaders(image: StoredImage): Headers {
@@ -56,16 +72,13 @@ function imageHeaders(image: StoredImage): Headers {
 }
 
 function fromCachedHeaders(id: string, headers: Headers): StoredImage {
-  const mime = headers.get("content-type") ?? "application/octet-stream";
-  return {
+  const bytes = Number(headers.get("content-length") ?? 0);
+  return describe(
     id,
-    mime,
-    format: (mime.replace("image/", "") || "png") as ImageFormatName,
-    width: Number(headers.get("x-sana-width") ?? 0),
-    height: Number(headers.get("x-sana-height") ?? 0),
-    seed: headers.get("x-sana-seed") ?? "0",
-    bytes: Number(headers.get("content-length") ?? 0),
-  };
+    headers.get("content-type") ?? undefined,
+    bytes,
+    (name) => headers.get(`x-sana-${name}`) ?? undefined,
+  );
 }
 
 export class ImageStore {

@@ -1,4 +1,4 @@
-// Progress on stderr for `sana generate --endpoint`: one redrawn bar on a terminal, and on anything else
+// Progress on stderr for `sana generate` (local and --endpoint): one redrawn bar on a terminal, and on anything else
 // (a pipe, a log, a test) plain lines in the local mode's "stage step/total" form, printed only on change
 // so that repeated queue updates do not flood a log.
 

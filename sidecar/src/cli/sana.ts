@@ -4,10 +4,11 @@ import { writeFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type { SamplerName } from "@sana-edge/native";
+import { SAMPLER_NAMES, type SamplerName } from "@sana-edge/proto";
 import { TextToImage } from "../engine/text-to-image.js";
 import { encodeImage, type ImageFormat } from "../images/encode.js";
 import { health } from "./health.js";
+import { ProgressReporter } from "./progress.js";
 import { generateRemote, isRemoteGenerate, remoteUsage } from "./remote.js";
 import { serve, serveUsage, UsageError } from "./serve.js";
 
@@ -32,26 +33,13 @@ const formats: Record<string, ImageFormat> = {
   ".jpeg": "jpeg",
   ".webp": "webp",
 };
-const samplers: readonly SamplerName[] = ["flow_dpm_solver", "flow_euler", "scm"];
-const isSampler = (name: string): name is SamplerName => (samplers as readonly string[]).includes(name);
+const isSampler = (name: string): name is SamplerName => (SAMPLER_NAMES as readonly string[]).includes(name);
 
 function integer(name: string, text: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value <= 0)
     throw new Error(`--${name} must be a positive integer, got "${text}"`);
   return value;
-}
-
-function progressLine(stage: string, step: number, total: number, tty: boolean): void {
-  if (!tty) {
-    process.stderr.write(`${stage} ${step}/${total}\n`);
-    return;
-  }
-  const width = 30;
-  const filled = total === 0 ? width : Math.round((step / total) * width);
-  process.stderr.write(
-    `\r${stage.padEnd(16)} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${step}/${total}`,
-  );
 }
 
 async function main(): Promise<void> {
@@ -86,7 +74,7 @@ async function main(): Promise<void> {
   if (format === undefined) throw new Error(`--output must end in .png, .jpg, .jpeg or .webp: ${output}`);
   const sampler = values.sampler;
   if (sampler !== undefined && !isSampler(sampler))
-    throw new Error(`--sampler must be one of ${samplers.join(", ")}`);
+    throw new Error(`--sampler must be one of ${SAMPLER_NAMES.join(", ")}`);
   const guidanceScale = Number(values.guidance);
   if (!Number.isFinite(guidanceScale) || guidanceScale < 0)
     throw new Error(`--guidance must be a number ≥ 0`);
@@ -95,9 +83,9 @@ async function main(): Promise<void> {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer`);
 
   const modelDir = values.model ?? (process.env.SANA_MODEL_DIR || defaultModel);
-  const tty = process.stderr.isTTY === true;
   process.stderr.write(`loading ${modelDir}\n`);
   const engine = await TextToImage.load(modelDir);
+  const progress = new ProgressReporter(process.stderr);
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort());
   const image = await engine.generate(
@@ -112,9 +100,9 @@ async function main(): Promise<void> {
       useComplexHumanInstruction: !values["no-instruction"],
       ...(sampler === undefined ? {} : { sampler }),
     },
-    { signal: controller.signal, onProgress: (p) => progressLine(p.stage, p.step, p.totalSteps, tty) },
+    { signal: controller.signal, onProgress: (p) => progress.step(p.stage, p.step, p.totalSteps) },
   );
-  if (tty) process.stderr.write("\n");
+  progress.finish();
   writeFileSync(output, await encodeImage(image, { format }));
   process.stderr.write(`wrote ${output} (${image.width}x${image.height}, seed ${image.seed})\n`);
 }

@@ -10,7 +10,7 @@ import {
 } from "../engine/text-to-image.js";
 import type { Logger } from "../ops/log.js";
 import type { SidecarMetrics } from "../ops/metrics.js";
-import { batchKey, samplerName } from "../service/validate.js";
+import { batchKey, engineSampler } from "../service/validate.js";
 import { finalImageResponses, previewEvent } from "./image-events.js";
 import type { Job } from "./job.js";
 import { JobQueue } from "./job-queue.js";
@@ -237,7 +237,7 @@ export class EngineWorker {
         height: spec.generation.height,
         steps: spec.steps,
         guidanceScale: spec.guidanceScale,
-        sampler: samplerName(spec.sampler),
+        sampler: engineSampler(spec.sampler),
         pagScale: spec.pagScale,
         items: jobs.map((job) => ({
           prompt: job.spec.prompt,

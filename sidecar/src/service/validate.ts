@@ -8,6 +8,7 @@ import {
   PreviewFormat,
   resolveImageFormat,
   Sampler,
+  samplerName,
 } from "@sana-edge/proto";
 
 // GenerateRequest → JobSpec: the model's defaults applied and every field checked, so the
@@ -54,16 +55,9 @@ export interface JobSpec {
   readonly clientRequestId: string;
 }
 
-const SAMPLER_NAMES: Record<Sampler, SamplerName | undefined> = {
-  [Sampler.UNSPECIFIED]: undefined,
-  [Sampler.FLOW_DPM_SOLVER]: "flow_dpm_solver",
-  [Sampler.FLOW_EULER]: "flow_euler",
-  [Sampler.SCM]: "scm",
-};
-
 /** The engine's name for a (resolved) sampler. */
-export function samplerName(sampler: Sampler): SamplerName {
-  const name = SAMPLER_NAMES[sampler];
+export function engineSampler(sampler: Sampler): SamplerName {
+  const name = samplerName(sampler);
   if (name === undefined) throw new RangeError(`sampler ${sampler} has no engine name`);
   return name;
 }
@@ -124,7 +118,7 @@ function checkScale(field: string, value: number, max: number): number {
 function checkSampler(value: Sampler, model: ModelInfo): Sampler {
   const caps = model.capabilities;
   const sampler = value === Sampler.UNSPECIFIED ? (caps?.defaultSampler ?? Sampler.UNSPECIFIED) : value;
-  if (SAMPLER_NAMES[sampler] === undefined || !(caps?.samplers ?? []).includes(sampler)) {
+  if (samplerName(sampler) === undefined || !(caps?.samplers ?? []).includes(sampler)) {
     const names = (caps?.samplers ?? []).map((s) => Sampler[s]).join(", ");
     throw invalid(
       "sampler",
