@@ -56,6 +56,15 @@ class Backend {
   virtual void upload(float* dst, const float* host, size_t n) = 0;
   virtual void download(float* host, const float* src, size_t n) = 0;
   virtual void copy(float* dst, const float* src, size_t n) = 0;
+  // A weight matrix that only linear() and conv2d() read (as their `w`), uploaded in the
+  // backend's GEMM storage format: float32 on the CPU, bf16 on the CUDA backend, which halves
+  // its memory and feeds the tensor cores. Pass it whole (its data()) as `w`; other ops must
+  // not read it.
+  virtual Buffer upload_weight(const float* host, size_t n) {
+    Buffer b = alloc(n);
+    upload(b.data(), host, n);
+    return b;
+  }
   // Per-pass workspace: spans live until reset_scratch(); after the first pass at a shape
   // the backend serves them without allocating.
   virtual float* scratch(size_t n) = 0;

@@ -26,6 +26,12 @@ class Loader {
     return buf;
   }
 
+  // A GEMM weight (a groups == 1 conv or a Linear): the backend stores it in its GEMM format.
+  Buffer matrix(const std::vector<float>& host) {
+    bytes_ += host.size() * sizeof(float);
+    return backend_.upload_weight(host.data(), host.size());
+  }
+
   Buffer plain(const std::string& name, const Shape& shape) {
     const Tensor t = source_(name, shape);
     return put(std::vector<float>(t.data(), t.data() + t.numel()));
@@ -41,7 +47,8 @@ class Loader {
       for (int64_t c = 0; c < cin_g; ++c)
         for (int64_t tap = 0; tap < taps; ++tap) w[(o * taps + tap) * cin_g + c] = src[(o * cin_g + c) * taps + tap];
     ConvWeights cw;
-    cw.w = put(w);
+    // Grouped convs run as direct float32 kernels, which read the weight as it is.
+    cw.w = groups == 1 ? matrix(w) : put(w);
     if (bias) cw.b = plain(prefix + ".bias", {out});
     cw.in = in;
     cw.out = out;
@@ -61,7 +68,12 @@ class Loader {
   }
 
   // A 1x1 Conv2d weight (out, in, 1, 1) as a Linear weight (out, in).
-  Buffer pointwise(const std::string& name, int64_t in, int64_t out) { return plain(name, {out, in, 1, 1}); }
+  Buffer pointwise(const std::string& name, int64_t in, int64_t out) { return matrix_named(name, {out, in, 1, 1}); }
+
+  Buffer matrix_named(const std::string& name, const Shape& shape) {
+    const Tensor t = source_(name, shape);
+    return matrix(std::vector<float>(t.data(), t.data() + t.numel()));
+  }
 
   NormWeights norm(const std::string& prefix, int64_t channels) {
     return {plain(prefix + ".weight", {channels}), plain(prefix + ".bias", {channels})};
@@ -88,7 +100,7 @@ class Loader {
       const Tensor t = source_(a + "." + proj + ".weight", {v.inner, channels});
       qkv.insert(qkv.end(), t.data(), t.data() + t.numel());
     }
-    v.qkv_w = put(qkv);
+    v.qkv_w = matrix(qkv);
     for (size_t s = 0; s < kernels.size(); ++s) {
       const std::string m = a + ".to_qkv_multiscale." + std::to_string(s);
       MultiscaleWeights ms;
@@ -98,7 +110,7 @@ class Loader {
       v.scales.push_back(std::move(ms));
     }
     const int64_t cat = v.inner * static_cast<int64_t>(1 + kernels.size());
-    v.out_w = plain(a + ".to_out.weight", {channels, cat});
+    v.out_w = matrix_named(a + ".to_out.weight", {channels, cat});
     v.attn_norm = norm(a + ".norm_out", channels);
     // GLUMBConv(expand_ratio=4): hidden = int(4 * in_channels).
     const std::string f = p + ".conv_out";

@@ -34,6 +34,25 @@ class Loader {
     return upload(t.data(), static_cast<size_t>(d));
   }
 
+  // A projection weight: only linear() reads it, so the backend stores it in its GEMM format.
+  Buffer matrix(const std::string& name, const Shape& shape) {
+    const Tensor t = load(name, shape);
+    bytes_ += static_cast<size_t>(t.numel()) * sizeof(float);
+    return backend_.upload_weight(t.data(), static_cast<size_t>(t.numel()));
+  }
+
+  // Fused projection weights (q | k | v, gate | up), concatenated on the host because
+  // upload_weight converts a whole matrix at once.
+  Buffer concat_matrix(const std::vector<std::pair<std::string, Shape>>& parts) {
+    std::vector<float> all;
+    for (const auto& [name, shape] : parts) {
+      const Tensor t = load(name, shape);
+      all.insert(all.end(), t.data(), t.data() + t.numel());
+    }
+    bytes_ += all.size() * sizeof(float);
+    return backend_.upload_weight(all.data(), all.size());
+  }
+
   // Row-wise concatenation of same-width matrices (or vectors) that feed one fused GEMM,
   // written straight into the backend buffer (no host copy of the whole fused matrix).
   Buffer concat(const std::vector<std::pair<std::string, Shape>>& parts) {
@@ -89,18 +108,18 @@ Weights load_weights(const Gemma2Config& c, const Gemma2WeightSource& source, Ba
     lw.post_attention_norm = ld.norm(l + "post_attention_layernorm.weight", D);
     lw.pre_feedforward_norm = ld.norm(l + "pre_feedforward_layernorm.weight", D);
     lw.post_feedforward_norm = ld.norm(l + "post_feedforward_layernorm.weight", D);
-    lw.qkv_w = ld.concat({{l + "self_attn.q_proj.weight", {Q, D}},
+    lw.qkv_w = ld.concat_matrix({{l + "self_attn.q_proj.weight", {Q, D}},
                           {l + "self_attn.k_proj.weight", {KV, D}},
                           {l + "self_attn.v_proj.weight", {KV, D}}});
-    lw.o_w = ld.get(l + "self_attn.o_proj.weight", {D, Q});
+    lw.o_w = ld.matrix(l + "self_attn.o_proj.weight", {D, Q});
     if (c.attention_bias) {
       lw.qkv_b = ld.concat({{l + "self_attn.q_proj.bias", {Q}},
                             {l + "self_attn.k_proj.bias", {KV}},
                             {l + "self_attn.v_proj.bias", {KV}}});
       lw.o_b = ld.get(l + "self_attn.o_proj.bias", {D});
     }
-    lw.gate_up_w = ld.concat({{l + "mlp.gate_proj.weight", {I, D}}, {l + "mlp.up_proj.weight", {I, D}}});
-    lw.down_w = ld.get(l + "mlp.down_proj.weight", {D, I});
+    lw.gate_up_w = ld.concat_matrix({{l + "mlp.gate_proj.weight", {I, D}}, {l + "mlp.up_proj.weight", {I, D}}});
+    lw.down_w = ld.matrix(l + "mlp.down_proj.weight", {D, I});
     w.layers.push_back(std::move(lw));
   }
   w.final_norm = ld.norm("norm.weight", D);
