@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "random_weights.h"
+#include "real_models.h"
 #include "sana/error.h"
 #include "sana/gemma2.h"
 #include "sana/ops.h"
@@ -45,50 +46,6 @@ double peak_rss_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
-}
-
-// gemma-2-2b-it's text_encoder/config.json, with a smaller embedding table.
-Gemma2Config gemma2_2b(int64_t vocab, int64_t layers) {
-  Gemma2Config c;  // the struct's defaults are gemma-2-2b's
-  c.vocab_size = vocab;
-  c.num_hidden_layers = layers;
-  for (int64_t i = 0; i < layers; ++i) c.sliding_layers.push_back(i % 2 == 0);
-  return c;
-}
-
-// bench::random_weights' uniform +-1/sqrt(fan_in) matrices; Gemma's RMSNorm weights are
-// stored as w with the factor 1 + w, so they get small values around 0.
-Gemma2WeightSource gemma_random_weights(uint64_t seed) {
-  return [base = bench::random_weights(seed)](const std::string& name, const Shape& shape) {
-    Tensor t = base(name, shape);
-    const bool norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
-    if (norm)
-      for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] *= 0.1f;
-    return t;
-  };
-}
-
-// Multiply-adds x 2 of one encode, as the engine does them: every projection, and the
-// attention products over the keys each query can see (causal; windowed on sliding layers).
-struct EncodeFlops {
-  double gemm = 0, attention = 0;
-  double total() const { return gemm + attention; }
-};
-
-EncodeFlops encode_flops(const Gemma2Config& c, int64_t batch, int64_t tokens) {
-  const double R = static_cast<double>(batch * tokens), D = static_cast<double>(c.hidden_size);
-  const double Q = static_cast<double>(c.q_dim()), KV = static_cast<double>(c.kv_dim());
-  const double I = static_cast<double>(c.intermediate_size);
-  EncodeFlops f;
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    f.gemm += 2 * R * D * (Q + 2 * KV) + 2 * R * Q * D + 2 * R * D * 2 * I + 2 * R * I * D;
-    const int64_t window = c.sliding_layers[static_cast<size_t>(l)] && c.sliding_window ? *c.sliding_window : 0;
-    double pairs = 0;  // (query, visible key) pairs per batch item
-    for (int64_t i = 0; i < tokens; ++i) pairs += static_cast<double>(window > 0 ? std::min(i + 1, window) : i + 1);
-    f.attention += static_cast<double>(batch) * static_cast<double>(c.num_attention_heads) * pairs *
-                   static_cast<double>(c.head_dim) * 4;  // Q K^T and P V
-  }
-  return f;
 }
 
 // GFLOP/s of the engine's sgemm on an (m x k) x (n x k)^T product, best of `reps`.
@@ -148,11 +105,11 @@ int main(int argc, char** argv) try {
   }
   check(vocab > 3 && layers > 0 && reps > 0 && !lengths.empty(), "--vocab > 3, --layers > 0, --reps > 0 expected");
 
-  const Gemma2Config config = gemma2_2b(vocab, layers);
+  const Gemma2Config config = bench::gemma2_2b(vocab, layers);
   std::fprintf(stderr, "building Gemma-2-2B (%lld layers, vocab %lld) with random weights...\n",
                static_cast<long long>(layers), static_cast<long long>(vocab));
   const auto t_build = Clock::now();
-  const Gemma2TextEncoder encoder = Gemma2TextEncoder::build(config, gemma_random_weights(42));
+  const Gemma2TextEncoder encoder = Gemma2TextEncoder::build(config, bench::gemma_random_weights(42));
   const double build_s = seconds_since(t_build);
 
   std::vector<Prompt> prompts;
@@ -201,7 +158,7 @@ int main(int argc, char** argv) try {
   std::printf("| measurement | value |\n|---|---|\n");
   for (size_t i = 0; i < prompts.size(); ++i) {
     const Prompt& p = prompts[i];
-    const EncodeFlops f = encode_flops(config, 1, p.tokens);
+    const bench::EncodeFlops f = bench::encode_flops(config, 1, p.tokens);
     std::printf("| **encode, %lld tokens** | **%.3f s** (%.0f GFLOP: GEMM %.0f + attention %.1f; %.1f GFLOP/s, %.0f%% "
                 "of the sgemm rate) |\n",
                 static_cast<long long>(p.tokens), best[i], f.total() / 1e9,

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "random_weights.h"
+#include "real_models.h"
 #include "sana/dc_ae.h"
 #include "sana/error.h"
 #include "sana/ops.h"
@@ -40,36 +41,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-uint64_t hash_name(const std::string& name) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : name) h = (h ^ ch) * 1099511628211ull;
-  return h;
-}
-
-// PyTorch-like scales: convs and linears uniform +-1/sqrt(fan_in) (as unit-variance noise
-// times that), RMSNorm weights near 1, small biases; activations stay O(1) through the
-// 30 blocks.
-DcAeWeightSource random_vae_weights() {
-  return [](const std::string& name, const Shape& shape) {
-    Tensor t(shape);
-    const int64_t n = t.numel(), fan_in = shape.empty() ? 1 : n / shape[0];
-    const bool norm = name.find("norm") != std::string::npos;
-    if (norm && ends_with(name, ".weight")) {
-      bench::fill_random(t.data(), n, hash_name(name), 0.05f);
-      for (int64_t i = 0; i < n; ++i) t.data()[i] += 1.0f;
-    } else if (ends_with(name, ".bias")) {
-      bench::fill_random(t.data(), n, hash_name(name), 0.02f);
-    } else {
-      bench::fill_random(t.data(), n, hash_name(name), 1.0f / std::sqrt(3.0f * static_cast<float>(fan_in)));
-    }
-    return t;
-  };
-}
 
 // Peak resident set (VmHWM) in MiB, and a reset of it (Linux clear_refs 5), so a child can
 // report the peak of its measurement apart from the peak of building the weights.
@@ -169,7 +140,7 @@ int child(const std::string& what, int64_t px, int reps, int64_t tile) {
   const auto t_build = Clock::now();
   DcAeLoadOptions load;
   load.encoder = false;
-  DcAutoencoder vae = DcAutoencoder::build(DcAeConfig::sana_f32c32(), random_vae_weights(), load);
+  DcAutoencoder vae = DcAutoencoder::build(DcAeConfig::sana_f32c32(), bench::random_vae_weights(), load);
   const double build_s = seconds_since(t_build);
   const DcAeConfig& c = vae.config();
   const int64_t side = px / c.spatial_compression();
