@@ -1,7 +1,7 @@
 // Runs every vae case of the golden manifest through DcAutoencoder and prints the relative
 // L2 error of each output (intermediates included) against diffusers. Exit status 1 when
 // any output misses its manifest tolerance.
-//   dc_ae_golden [golden dir, default test/fixtures/golden]
+//   dc_ae_golden [golden dir, default test/fixtures/golden] [backend, default cpu]
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,12 +13,14 @@
 #include "sana/model_folder.h"
 #include "sana/ops.h"
 #include "sana/safetensors.h"
+#include "golden_args.h"
 
 namespace fs = std::filesystem;
 using namespace sana;
 
 int main(int argc, char** argv) try {
-  const fs::path golden = argc > 1 ? fs::path(argv[1]) : fs::path("test/fixtures/golden");
+  const golden::Args args = golden::parse_args(argc, argv);
+  const fs::path golden = args.dir;
   const Json manifest = read_json_file(golden / "cases" / "manifest.json");
   std::map<std::string, DcAutoencoder> models;
   bool ok = true;
@@ -31,7 +33,7 @@ int main(int argc, char** argv) try {
     auto it = models.find(model_name);
     if (it == models.end()) {
       const fs::path dir = golden / manifest.at("models").at(model_name).at("path").get<std::string>();
-      it = models.emplace(model_name, DcAutoencoder::load(dir)).first;
+      it = models.emplace(model_name, DcAutoencoder::load(dir, DcAeLoadOptions{args.backend})).first;
     }
     DcAutoencoder& vae = it->second;
     const auto file = SafetensorsFile::open(golden / cs.at("file").get<std::string>());
@@ -55,7 +57,7 @@ int main(int argc, char** argv) try {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
     for (const auto& [out_name, spec] : cs.at("outputs").items()) {
-      const double tol = cs.at("tolerance").at(out_name).get<double>();
+      const double tol = sana::golden::tolerance(cs.at("tolerance").at(out_name).get<double>(), args.backend);
       const Tensor* got = captures.find(out_name);
       const Tensor ref = get(out_name);
       const bool same_shape = got && got->shape() == ref.shape();

@@ -1,7 +1,7 @@
 // Runs every transformer case of the golden manifest through SanaTransformer and prints the
 // relative L2 error of each output against diffusers. Exit status 1 when any output misses
 // its manifest tolerance.
-//   sana_dit_golden [golden dir, default test/fixtures/golden]
+//   sana_dit_golden [golden dir, default test/fixtures/golden] [backend, default cpu]
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -12,12 +12,14 @@
 #include "sana/model_folder.h"
 #include "sana/ops.h"
 #include "sana/safetensors.h"
+#include "golden_args.h"
 
 namespace fs = std::filesystem;
 using namespace sana;
 
 int main(int argc, char** argv) try {
-  const fs::path golden = argc > 1 ? fs::path(argv[1]) : fs::path("test/fixtures/golden");
+  const golden::Args args = golden::parse_args(argc, argv);
+  const fs::path golden = args.dir;
   const Json manifest = read_json_file(golden / "cases" / "manifest.json");
   bool ok = true;
   int cases = 0;
@@ -26,7 +28,7 @@ int main(int argc, char** argv) try {
     ++cases;
     const std::string name = cs.at("name");
     const fs::path model_dir = golden / manifest.at("models").at(cs.at("model").get<std::string>()).at("path").get<std::string>();
-    SanaTransformer model = SanaTransformer::load(model_dir);
+    SanaTransformer model = SanaTransformer::load(model_dir, args.backend);
     const auto file = SafetensorsFile::open(golden / cs.at("file").get<std::string>());
     const auto get = [&](const std::string& tensor) {
       const TensorView* v = file->find(tensor);
@@ -51,7 +53,7 @@ int main(int argc, char** argv) try {
     captures.tensors.emplace_back("sample", model.forward(text, in, &captures));
 
     for (const auto& [out_name, spec] : cs.at("outputs").items()) {
-      const double tol = cs.at("tolerance").at(out_name).get<double>();
+      const double tol = sana::golden::tolerance(cs.at("tolerance").at(out_name).get<double>(), args.backend);
       const Tensor* got = captures.find(out_name);
       const Tensor ref = get(out_name);
       double err = 1.0;
