@@ -93,6 +93,8 @@ export interface VaePreviewStats {
 }
 
 export interface LoadVaeOptions {
+  /** The compute backend: "cpu" (default) or "cuda" (builds with the CUDA backend). */
+  backend?: string;
   /** Load the encoder (default true). */
   encoder?: boolean;
   /** Load the decoder (default true); text-to-image needs only the decoder. */

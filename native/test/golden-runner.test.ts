@@ -2,12 +2,14 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { compareTensor } from "../tools/golden/compare.js";
-import type { ComponentHandler } from "../tools/golden/handler.js";
+import { BackendError, type ComponentHandler, modelCache } from "../tools/golden/handler.js";
+import { schedulerHandler } from "../tools/golden/handlers/scheduler.js";
 import { GoldenSetError, readManifest } from "../tools/golden/manifest.js";
 import { type GoldenReport, runGoldenSet } from "../tools/golden/run.js";
-import { toleranceFor } from "../tools/golden/tolerance.js";
+import { formatReport } from "../tools/golden/table.js";
+import { effectiveTolerance, precisionOf, toleranceFor } from "../tools/golden/tolerance.js";
 import { goldenDir, makeTempDir, type TempDir } from "./helpers/fixtures.js";
 import { float32Values, rawTensors, writeSafetensors } from "./helpers/safetensors.js";
 
@@ -17,8 +19,11 @@ import { float32Values, rawTensors, writeSafetensors } from "./helpers/safetenso
 const cli = fileURLToPath(new URL("../tools/golden/cli.ts", import.meta.url));
 const manifest = readManifest(goldenDir);
 
-function runCli(setDir: string): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ["--import", "tsx", cli, "--set", setDir], {
+function runCli(
+  setDir: string,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ["--import", "tsx", cli, "--set", setDir, ...args], {
     encoding: "utf8",
     env: process.env,
   });
@@ -53,6 +58,13 @@ describe("the golden runner on the fixture set", () => {
     const failures = report.rows.filter((r) => r.status === "fail");
     expect(failures).toEqual([]);
     expect(report.ok).toBe(true);
+  });
+
+  it("runs on the cpu backend by default, at the manifest's float32 tolerances", () => {
+    expect(report.backend).toBe("cpu");
+    expect(report.precision).toBe("float32");
+    expect(formatReport(report).split("\n")[0]).toBe("backend: cpu (float32)");
+    expect(report.rows.some((r) => r.tolerance.includes("bf16"))).toBe(false);
   });
 
   it("compares every output of every scheduler and transformer case", () => {
@@ -194,6 +206,101 @@ describe("the golden runner on broken sets", () => {
   });
 });
 
+describe("the golden runner's --backend", () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it("stops with status 2 and the engine's message on a backend the engine does not have", () => {
+    const run = runCli(goldenDir, "--backend", "tpu");
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/^golden: .*backend "tpu"/);
+    expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(run.stdout).toBe("");
+    const equals = runCli(goldenDir, "--backend=tpu");
+    expect(equals.status).toBe(2);
+    expect(equals.stderr).toMatch(/backend "tpu"/);
+  });
+
+  it("rejects --backend without a name", () => {
+    const run = runCli(goldenDir, "--backend");
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/--backend needs a backend name/);
+  });
+
+  it("turns an engine backend refusal into a BackendError and a model on the wrong backend into a failure", async () => {
+    const refused = modelCache("transformer", (_dir, backend) =>
+      Promise.reject(new Error(`unknown backend "${backend}" (available: cpu)`)),
+    );
+    await expect(refused("/m", "tpu")).rejects.toBeInstanceOf(BackendError);
+    const notBuilt = modelCache("transformer", () =>
+      Promise.reject(
+        new Error('backend "cuda" is not in this build (it was compiled without the CUDA backend)'),
+      ),
+    );
+    await expect(notBuilt("/m", "cuda")).rejects.toBeInstanceOf(BackendError);
+    const broken = modelCache("transformer", () => Promise.reject(new Error("no config.json in /m")));
+    await expect(broken("/m", "cuda")).rejects.not.toBeInstanceOf(BackendError);
+    const ignoring = modelCache(
+      "VAE",
+      () => Promise.resolve({ backend: "cpu" }),
+      (m) => m.backend,
+    );
+    await expect(ignoring("/m", "cuda")).rejects.toThrow(/VAE loaded on backend "cpu", not "cuda"/);
+    await expect(ignoring("/m", "cpu")).resolves.toEqual({ backend: "cpu" });
+  });
+
+  it("judges a model case at bf16 bounds on cuda, and at the manifest's with SANA_CUDA_GEMM=fp32", async () => {
+    // The real scheduler, posing as a model-running handler on cuda: the run never loads a
+    // model, so this needs no CUDA build.
+    const posing: ComponentHandler = { ...schedulerHandler, runsModel: () => true };
+    const handlers = new Map([["scheduler", posing]]);
+    vi.stubEnv("SANA_CUDA_GEMM", "");
+    const bf16 = await runGoldenSet(goldenDir, { backend: "cuda", handlers });
+    expect(bf16.precision).toBe("bf16");
+    expect(formatReport(bf16).split("\n")[0]).toBe("backend: cuda (bf16 GEMMs)");
+    const row = (output: string, c: string) => bf16.rows.find((r) => r.case === c && r.output === output);
+    expect(row("prev_samples", "scheduler_dpm_shift3_4steps")?.tolerance).toBe("1e-2 (bf16)");
+    expect(row("sigmas", "scheduler_dpm_shift3_4steps")?.tolerance).toBe("1e-2 (bf16)");
+    expect(row("timesteps", "scheduler_dpm_shift3_4steps")?.tolerance).toBe("exact"); // int64
+    for (const r of bf16.rows.filter((x) => x.component === "scheduler")) expect(r.status).toBe("pass");
+
+    vi.stubEnv("SANA_CUDA_GEMM", "fp32");
+    const fp32 = await runGoldenSet(goldenDir, { backend: "cuda", handlers });
+    expect(fp32.precision).toBe("float32");
+    expect(formatReport(fp32).split("\n")[0]).toBe("backend: cuda (fp32 GEMMs, SANA_CUDA_GEMM=fp32)");
+    const fp32Row = fp32.rows.find(
+      (r) => r.case === "scheduler_dpm_shift3_4steps" && r.output === "prev_samples",
+    );
+    expect(fp32Row?.tolerance).toBe("1e-5");
+  });
+
+  it("fails the one output a handler could not compute, judging the others", async () => {
+    const partial: ComponentHandler = {
+      ...schedulerHandler,
+      run: async (context) => ({
+        ...(await schedulerHandler.run(context)),
+        failed: { prev_samples: 'the VAE loaded on backend "cpu", not "cuda"' },
+      }),
+    };
+    const report = await runGoldenSet(goldenDir, { handlers: new Map([["scheduler", partial]]) });
+    const rows = report.rows.filter((r) => r.component === "scheduler");
+    for (const r of rows) {
+      expect(r.status, `${r.case}/${r.output}`).toBe(r.output === "prev_samples" ? "fail" : "pass");
+    }
+    expect(rows.find((r) => r.output === "prev_samples")?.note).toMatch(/not "cuda"/);
+  });
+
+  it("keeps model-free cases at the manifest's bounds on cuda", async () => {
+    vi.stubEnv("SANA_CUDA_GEMM", "");
+    const handlers = new Map([["scheduler", schedulerHandler]]);
+    const report = await runGoldenSet(goldenDir, { backend: "cuda", handlers });
+    const rows = report.rows.filter((r) => r.component === "scheduler");
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) expect(r.tolerance).not.toMatch(/bf16/);
+  });
+});
+
 describe("tolerances and comparisons", () => {
   it("reads the three tolerance forms of the manifest", () => {
     expect(toleranceFor(1e-4, "x", "float32")).toEqual({ kind: "rel_l2", max: 1e-4 });
@@ -210,6 +317,29 @@ describe("tolerances and comparisons", () => {
     expect(toleranceFor({ metric: "cosine", sample: 0.1 }, "sample", "float32")).toEqual({
       error: expect.stringMatching(/metric/),
     });
+  });
+
+  it("loosens float outputs to rel. L2 1e-2 under bf16 and keeps exact integer outputs exact", () => {
+    const tight = { kind: "rel_l2" as const, max: 1e-5 };
+    expect(effectiveTolerance(tight, "float32", "bf16")).toEqual({ kind: "rel_l2", max: 1e-2 });
+    expect(effectiveTolerance(tight, "float32", "float32")).toEqual(tight);
+    // A bound already looser than bf16's is kept.
+    expect(effectiveTolerance({ kind: "rel_l2", max: 0.05 }, "float32", "bf16")).toEqual({
+      kind: "rel_l2",
+      max: 0.05,
+    });
+    // Token ids, masks, timesteps, binned sizes: model-free integers stay exact.
+    expect(effectiveTolerance({ kind: "exact" }, "int64", "bf16")).toEqual({ kind: "exact" });
+    expect(effectiveTolerance({ kind: "exact" }, "int64", "float32")).toEqual({ kind: "exact" });
+    // An 8-bit image is decoded through the model: judged like a float output.
+    expect(effectiveTolerance({ kind: "exact" }, "uint8", "bf16")).toEqual({ kind: "rel_l2", max: 1e-2 });
+    expect(effectiveTolerance({ kind: "exact" }, "uint8", "float32")).toEqual({ kind: "exact" });
+
+    expect(precisionOf("cpu", {})).toBe("float32");
+    expect(precisionOf("cuda", {})).toBe("bf16");
+    expect(precisionOf("cuda", { SANA_CUDA_GEMM: "bf16" })).toBe("bf16");
+    expect(precisionOf("cuda", { SANA_CUDA_GEMM: "fp32" })).toBe("float32");
+    expect(precisionOf("cpu", { SANA_CUDA_GEMM: "bf16" })).toBe("float32");
   });
 
   it("fails a wrong shape, a non-finite value and an inexact 'exact' output", () => {

@@ -353,6 +353,11 @@ void register_vae(Napi::Env env, Napi::Object exports) {
     DcAeLoadOptions options;
     options.encoder = bool_option(o, "encoder", true, fn);
     options.decoder = bool_option(o, "decoder", true, fn);
+    Napi::Value backend = o.Get("backend");
+    if (!backend.IsUndefined()) {
+      if (!backend.IsString()) throw Napi::TypeError::New(info.Env(), fn + ": option backend must be a string");
+      options.backend = backend.As<Napi::String>().Utf8Value();
+    }
     Napi::Value cap = o.Get("vitScratchBytes");
     if (!cap.IsUndefined()) {
       const double bytes = cap.IsNumber() ? cap.As<Napi::Number>().DoubleValue() : -1.0;

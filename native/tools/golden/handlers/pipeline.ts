@@ -5,7 +5,13 @@ import { COMPLEX_HUMAN_INSTRUCTION, SanaTextEncoder } from "../../../lib/text-en
 import { loadVae, type VaeModel } from "../../../lib/vae.js";
 import type { Float32Data } from "../case-tensors.js";
 import type { ProducedTensor } from "../compare.js";
-import type { CaseContext, ComponentHandler, HandlerResult } from "../handler.js";
+import {
+  BackendError,
+  type CaseContext,
+  type ComponentHandler,
+  type HandlerResult,
+  modelCache,
+} from "../handler.js";
 import { booleanParam, hasParam, nullableNumberParam, numberParam, objectParam } from "../params.js";
 import { batchCopies, type PipelinePlan, planPipeline } from "./pipeline-plan.js";
 import { encodeBatchPrompts } from "./pipeline-prompts.js";
@@ -48,19 +54,6 @@ class StepRecorder {
   }
 }
 
-/** One load per folder per run: several cases share a model. */
-function cached<T>(load: (dir: string) => Promise<T>): (dir: string) => Promise<T> {
-  const loaded = new Map<string, Promise<T>>();
-  return (dir) => {
-    let model = loaded.get(dir);
-    if (model === undefined) {
-      model = load(dir);
-      loaded.set(dir, model);
-    }
-    return model;
-  };
-}
-
 interface TransformerScales {
   timestepScale: number;
   guidanceEmbedsScale: number;
@@ -80,9 +73,19 @@ function readTransformerConfig(modelDir: string): TransformerScales {
 }
 
 export function createPipelineHandler(): ComponentHandler {
-  const denoiser = cached((dir) => loadDenoiser(dir));
-  const vae = cached<VaeModel>((dir) => loadVae(dir, { encoder: false }));
-  const textEncoder = cached((dir) => SanaTextEncoder.load(dir));
+  // The denoiser does not report its backend; the transformer it loads is checked by the
+  // transformer cases.
+  const denoiser = modelCache("denoiser", (dir, backend) => loadDenoiser(dir, { backend }));
+  const vae = modelCache<VaeModel>(
+    "VAE",
+    (dir, backend) => loadVae(dir, { encoder: false, backend }),
+    (m) => m.info().backend,
+  );
+  const textEncoder = modelCache(
+    "text encoder",
+    (dir, backend) => SanaTextEncoder.load(dir, { backend }),
+    (m) => m.encoder.backend,
+  );
 
   return {
     component: "pipeline",
@@ -99,10 +102,10 @@ export function createPipelineHandler(): ComponentHandler {
     },
 
     async run(context: CaseContext): Promise<HandlerResult> {
-      const { testCase, tensors, modelDir, manifest } = context;
+      const { testCase, tensors, modelDir, manifest, backend = "cpu" } = context;
       if (modelDir === null) throw new Error(`${testCase.name}: no model folder`);
       const plan = planPipeline(testCase, manifest, COMPLEX_HUMAN_INSTRUCTION);
-      const engine = await denoiser(modelDir);
+      const engine = await denoiser(modelDir, backend);
       const scales = readTransformerConfig(modelDir);
       const timestepScale = scales.timestepScale;
       if (!plan.appliesTimestepScale && plan.pipelineClass !== "SanaSprintPipeline" && timestepScale !== 1) {
@@ -134,7 +137,7 @@ export function createPipelineHandler(): ComponentHandler {
         };
       }
 
-      const prompts = await encodeBatchPrompts(await textEncoder(modelDir), plan);
+      const prompts = await encodeBatchPrompts(await textEncoder(modelDir, backend), plan);
       if (prompts.shape[0] !== modelBatch) {
         throw new Error(`${testCase.name}: ${plan.prompts.length} prompts for ${batch} latents`);
       }
@@ -187,11 +190,19 @@ export function createPipelineHandler(): ComponentHandler {
         result.unsupported.image = needsBinning;
       } else {
         // output_type "np": decode(latents / scaling_factor), clamp(x / 2 + 0.5, 0, 1), NHWC.
-        const decoder = await vae(modelDir);
-        result.produced.image = await decoder.decodeToImage(run.latents, latents0.shape, {
-          scaled: true,
-          tiled: false,
+        // A VAE that cannot load (or not on this backend) fails the image alone: the
+        // denoising outputs above are still judged.
+        const decoder = await vae(modelDir, backend).catch((error: unknown) => {
+          if (error instanceof BackendError) throw error;
+          result.failed = { image: error instanceof Error ? error.message : String(error) };
+          return undefined;
         });
+        if (decoder !== undefined) {
+          result.produced.image = await decoder.decodeToImage(run.latents, latents0.shape, {
+            scaled: true,
+            tiled: false,
+          });
+        }
       }
       return result;
     },

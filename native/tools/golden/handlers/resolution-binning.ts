@@ -61,6 +61,7 @@ function checkRecordedBins(testCase: ManifestCase): void {
 
 export const resolutionBinningHandler: ComponentHandler = {
   component: "pipeline",
+  runsModel: () => false,
 
   async run({ testCase, tensors }: CaseContext): Promise<HandlerResult> {
     checkRecordedBins(testCase);
@@ -91,6 +92,8 @@ export function withResolutionBinning(denoising: ComponentHandler): ComponentHan
     component: denoising.component,
     unsupportedCase: (testCase) =>
       claimsResolutionBinning(testCase) ? undefined : denoising.unsupportedCase?.(testCase),
+    runsModel: (testCase) =>
+      claimsResolutionBinning(testCase) ? false : (denoising.runsModel?.(testCase) ?? true),
     run: (context) =>
       claimsResolutionBinning(context.testCase)
         ? resolutionBinningHandler.run(context)

@@ -12,6 +12,7 @@ function sameShape(a: number[], b: number[]): boolean {
 
 export const schedulerHandler: ComponentHandler = {
   component: "scheduler",
+  runsModel: () => false,
 
   async run({ testCase, tensors }: CaseContext): Promise<HandlerResult> {
     const steps = integerParam(testCase, "num_inference_steps");

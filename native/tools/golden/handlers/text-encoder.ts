@@ -5,7 +5,7 @@ import {
   sanaSelectIndex,
   selectPromptTokens,
 } from "../../../lib/index.js";
-import type { CaseContext, ComponentHandler, HandlerResult } from "../handler.js";
+import { type CaseContext, type ComponentHandler, type HandlerResult, modelCache } from "../handler.js";
 import { integerParam } from "../params.js";
 
 // Text-encoder cases: Gemma2Model on the recorded ids and mask (last_hidden_state), then
@@ -13,23 +13,18 @@ import { integerParam } from "../params.js";
 // prompt_attention_mask, what the pipeline feeds the transformer).
 
 export function createTextEncoderHandler(): ComponentHandler {
-  // One load per model folder per run: several cases share a model.
-  const models = new Map<string, Promise<NativeTextEncoder>>();
-  const model = (dir: string): Promise<NativeTextEncoder> => {
-    let loaded = models.get(dir);
-    if (loaded === undefined) {
-      loaded = loadTextEncoder(dir);
-      models.set(dir, loaded);
-    }
-    return loaded;
-  };
+  const model = modelCache<NativeTextEncoder>(
+    "text encoder",
+    (dir, backend) => loadTextEncoder(dir, { backend }),
+    (m) => m.backend,
+  );
 
   return {
     component: "text_encoder",
 
-    async run({ testCase, tensors, modelDir }: CaseContext): Promise<HandlerResult> {
+    async run({ testCase, tensors, modelDir, backend = "cpu" }: CaseContext): Promise<HandlerResult> {
       if (modelDir === null) throw new Error(`${testCase.name}: a text_encoder case needs a model`);
-      const encoder = await model(modelDir);
+      const encoder = await model(modelDir, backend);
       const ids = tensors.int64("input_ids");
       const mask = tensors.int64("attention_mask");
       if (ids.shape.length !== 2) throw new Error(`${testCase.name}: input_ids must be (batch, tokens)`);

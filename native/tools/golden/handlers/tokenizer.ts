@@ -25,6 +25,8 @@ export function createTokenizerHandler(): ComponentHandler {
 
   return {
     component: "tokenizer",
+    // The TypeScript tokenizer: no engine model, so no backend.
+    runsModel: () => false,
 
     async run({ testCase, modelDir }: CaseContext): Promise<HandlerResult> {
       if (modelDir === null) throw new Error(`${testCase.name}: a tokenizer case needs a model`);

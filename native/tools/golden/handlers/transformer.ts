@@ -1,27 +1,22 @@
 import { loadTransformer, type Transformer } from "../../../lib/dit.js";
-import type { CaseContext, ComponentHandler, HandlerResult } from "../handler.js";
+import { type CaseContext, type ComponentHandler, type HandlerResult, modelCache } from "../handler.js";
 
 // Transformer cases: one SanaTransformer2DModel.forward on the recorded inputs, with the
 // intermediates captured; every output is looked up by its manifest name.
 
 export function createTransformerHandler(): ComponentHandler {
-  // One load per model folder per run: several cases share a model.
-  const models = new Map<string, Promise<Transformer>>();
-  const model = (dir: string): Promise<Transformer> => {
-    let loaded = models.get(dir);
-    if (loaded === undefined) {
-      loaded = loadTransformer(dir);
-      models.set(dir, loaded);
-    }
-    return loaded;
-  };
+  const model = modelCache<Transformer>(
+    "transformer",
+    (dir, backend) => loadTransformer(dir, { backend }),
+    (m) => m.backend,
+  );
 
   return {
     component: "transformer",
 
-    async run({ testCase, tensors, modelDir }: CaseContext): Promise<HandlerResult> {
+    async run({ testCase, tensors, modelDir, backend = "cpu" }: CaseContext): Promise<HandlerResult> {
       if (modelDir === null) throw new Error(`${testCase.name}: a transformer case needs a model`);
-      const transformer = await model(modelDir);
+      const transformer = await model(modelDir, backend);
       const hidden = tensors.float32("hidden_states");
       const caption = tensors.float32("encoder_hidden_states");
       const mask = tensors.int64("encoder_attention_mask");

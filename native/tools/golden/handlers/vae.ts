@@ -1,21 +1,16 @@
 import { loadVae, type VaeModel } from "../../../lib/vae.js";
-import type { CaseContext, ComponentHandler, HandlerResult } from "../handler.js";
+import { type CaseContext, type ComponentHandler, type HandlerResult, modelCache } from "../handler.js";
 
 // VAE cases: AutoencoderDC.decode of a recorded latent (input "latent") or .encode of a
 // recorded image (input "image"), raw (no scaling_factor, as the cases record them), with
 // the intermediates captured; every output is looked up by its manifest name.
 
 export function createVaeHandler(): ComponentHandler {
-  // One load per model folder per run: several cases share a model.
-  const models = new Map<string, Promise<VaeModel>>();
-  const model = (dir: string): Promise<VaeModel> => {
-    let loaded = models.get(dir);
-    if (loaded === undefined) {
-      loaded = loadVae(dir);
-      models.set(dir, loaded);
-    }
-    return loaded;
-  };
+  const model = modelCache<VaeModel>(
+    "VAE",
+    (dir, backend) => loadVae(dir, { backend }),
+    (m) => m.info().backend,
+  );
 
   return {
     component: "vae",
@@ -28,9 +23,9 @@ export function createVaeHandler(): ComponentHandler {
         : "a vae case needs exactly one of the inputs latent (decode) or image (encode)";
     },
 
-    async run({ testCase, tensors, modelDir }: CaseContext): Promise<HandlerResult> {
+    async run({ testCase, tensors, modelDir, backend = "cpu" }: CaseContext): Promise<HandlerResult> {
       if (modelDir === null) throw new Error(`${testCase.name}: a vae case needs a model`);
-      const vae = await model(modelDir);
+      const vae = await model(modelDir, backend);
       const decodes = Object.hasOwn(testCase.inputs, "latent");
       const input = tensors.float32(decodes ? "latent" : "image");
       const { intermediates, ...output } = decodes
