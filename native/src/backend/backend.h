@@ -58,8 +58,8 @@ class Backend {
   virtual void copy(float* dst, const float* src, size_t n) = 0;
   // A weight matrix that only linear() and conv2d() read (as their `w`), uploaded in the
   // backend's GEMM storage format: float32 on the CPU, bf16 on the CUDA backend, which halves
-  // its memory and feeds the tensor cores. Pass it whole (its data()) as `w`; other ops must
-  // not read it.
+  // its memory and feeds the tensor cores. Pass it whole (its data()) as `w`, and only to
+  // linear() or a groups == 1 conv2d(); other ops (and grouped convs) read plain buffers.
   virtual Buffer upload_weight(const float* host, size_t n) {
     Buffer b = alloc(n);
     upload(b.data(), host, n);
@@ -73,7 +73,7 @@ class Backend {
   virtual size_t scratch_system_allocations() const = 0;
 
   // ---- dense algebra ------------------------------------------------------------------
-  // c = alpha * op(a) op(b) + beta * c.
+  // c = alpha * op(a) op(b) + beta * c; with beta == 0, c is written without being read.
   virtual void gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                     const float* b, int64_t ldb, float beta, float* c, int64_t ldc) = 0;
   // y[m, n] = act(x[m, k] w[n, k]^T + bias) (+ y when accumulate): a torch Linear with a
