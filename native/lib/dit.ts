@@ -95,7 +95,7 @@ export interface Transformer {
 }
 
 export interface LoadTransformerOptions {
-  /** "cpu" (default). */
+  /** "cpu" (default) or "cuda" (builds with the CUDA backend). */
   backend?: string;
 }
 

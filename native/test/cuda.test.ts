@@ -1,8 +1,16 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildInfo, cudaInfo, cudaSelfTest } from "@sana-edge/native";
+import {
+  buildInfo,
+  cudaInfo,
+  cudaSelfTest,
+  loadTextEncoder,
+  loadTransformer,
+  loadVae,
+} from "@sana-edge/native";
 import { describe, expect, it } from "vitest";
+import { modelsDir } from "./helpers/fixtures.js";
 
 // The addon's CUDA surface must tell the truth about its build and never crash the process:
 // without nvcc it says so, without a driver or device it throws a catchable Error.
@@ -82,5 +90,33 @@ describe.runIf(builtWithCuda)("an addon built with CUDA", () => {
   it("rejects a nonsensical element count before touching the device", () => {
     expect(() => cudaSelfTest(0)).toThrow(RangeError);
     expect(() => cudaSelfTest(0)).toThrow("cudaSelfTest: element count must be in [1, 2^30]");
+  });
+});
+
+// Model parts take the backend by name; on a host that cannot run it the load must reject
+// with a clear error (and leave the process usable), never crash.
+describe("loading model parts on the cuda backend", () => {
+  const model = join(modelsDir, "tiny-sana");
+  const expected = builtWithCuda ? /^no CUDA device available/ : /backend "cuda" is not in this build/;
+
+  it.runIf(!hasDriver)("rejects each load with a clear error, then the CPU backend still works", async () => {
+    await expect(loadTransformer(join(model, "transformer"), { backend: "cuda" })).rejects.toThrow(expected);
+    await expect(loadVae(join(model, "vae"), { backend: "cuda" })).rejects.toThrow(expected);
+    await expect(loadTextEncoder(join(model, "text_encoder"), { backend: "cuda" })).rejects.toThrow(expected);
+    const cpu = await loadTransformer(join(model, "transformer"), { backend: "cpu" });
+    expect(cpu.backend).toBe("cpu");
+  });
+
+  it("names the backends it knows when given another", async () => {
+    await expect(loadTransformer(join(model, "transformer"), { backend: "tpu" })).rejects.toThrow(
+      builtWithCuda
+        ? 'unknown backend "tpu" (available: cpu, cuda)'
+        : 'unknown backend "tpu" (available: cpu)',
+    );
+  });
+
+  it.runIf(builtWithCuda && hasDriver)("loads the transformer on the GPU", async () => {
+    const gpu = await loadTransformer(join(model, "transformer"), { backend: "cuda" });
+    expect(gpu.backend).toBe("cuda");
   });
 });
