@@ -204,17 +204,14 @@ export class SanaTextEncoder {
   /** `modelDir` is a diffusers pipeline folder with tokenizer/ and text_encoder/. */
   static async load(modelDir: string, options: SanaTextEncoderOptions = {}): Promise<SanaTextEncoder> {
     const { embeddingCache, ...loadOptions } = options;
-    // The weights load on a worker thread while the tokenizer is parsed here.
+    // The weights load on a worker thread while the tokenizer is parsed here. The load may
+    // fail (a bad backend, no device) while the await below is pending: mark its rejection
+    // handled now (the `await encoder` further down still sees it), or Node reports an
+    // unhandled rejection, which kills the process.
     const encoder = loadTextEncoder(modelDir, loadOptions);
-    let tokenizer: Tokenizer;
-    let identity: string;
-    try {
-      tokenizer = Tokenizer.fromFile(join(modelDir, "tokenizer", "tokenizer.json"));
-      identity = await textModelIdentity(modelDir);
-    } catch (error) {
-      encoder.catch(() => undefined); // reported through `error`; no unhandled rejection
-      throw error;
-    }
+    encoder.catch(() => undefined);
+    const tokenizer = Tokenizer.fromFile(join(modelDir, "tokenizer", "tokenizer.json"));
+    const identity = await textModelIdentity(modelDir);
     return new SanaTextEncoder(tokenizer, await encoder, identity, embeddingCache);
   }
 

@@ -21,10 +21,11 @@ const defaultModel = fileURLToPath(
   new URL("../../../test/fixtures/golden/models/tiny-sana", import.meta.url),
 );
 
-const usage = `usage: sana generate "prompt" | --prompt TEXT [--model DIR] [-o out.png] [--width 512] [--height 512]
+const usage = `usage: sana generate "prompt" | --prompt TEXT [--model DIR] [--backend cpu|cuda] [-o out.png] [--width 512] [--height 512]
        [--steps 20] [--guidance 4.5] [--seed N] [--negative TEXT] [--sampler flow_dpm_solver|flow_euler|scm]
        [--no-instruction] [--endpoint URL --api-key KEY]
---model defaults to SANA_MODEL_DIR, else the embedded tiny random-weight model (its images are noise).
+--model defaults to SANA_MODEL_DIR, else the embedded tiny random-weight model (its images are noise);
+--backend to SANA_BACKEND, else cpu.
 ${remoteUsage}`;
 
 const formats: Record<string, ImageFormat> = {
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: {
       model: { type: "string" },
+      backend: { type: "string", default: process.env.SANA_BACKEND || "cpu" },
       prompt: { type: "string" },
       output: { type: "string", short: "o", default: "out.png" },
       width: { type: "string", default: "512" },
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
 
   const modelDir = values.model ?? (process.env.SANA_MODEL_DIR || defaultModel);
   process.stderr.write(`loading ${modelDir}\n`);
-  const engine = await TextToImage.load(modelDir);
+  const engine = await TextToImage.load(modelDir, { backend: values.backend });
   const progress = new ProgressReporter(process.stderr);
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort());

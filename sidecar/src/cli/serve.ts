@@ -8,12 +8,12 @@ import { DEFAULT_SIDECAR_CONFIG, type SidecarConfig, startSidecar } from "../ser
 // `sana serve`: the GPU host's sidecar. Flags override environment variables (what a
 // container sets); SIGTERM and SIGINT drain and exit 0.
 
-export const serveUsage = `usage: sana serve [--model [ID=]DIR]... [--revision ID=REV]... [--host 127.0.0.1] [--port 50051]
+export const serveUsage = `usage: sana serve [--model [ID=]DIR]... [--revision ID=REV]... [--backend cpu|cuda] [--host 127.0.0.1] [--port 50051]
        [--tls-cert FILE --tls-key FILE] [--secret-file FILE | --no-auth] [--max-queue 16] [--max-batch 4]
        [--drain-grace-seconds 30] [--metrics-port PORT] [--log-level info]
 Environment: SANA_MODEL_DIR (default model), SANA_SIDECAR_SECRET (the edge's shared secret, ≥ 16 characters),
 SANA_SIDECAR_PREVIOUS_SECRET (also accepted while the secret is rotated),
-SANA_HOST, SANA_PORT, SANA_METRICS_PORT.`;
+SANA_BACKEND (the engine backend, default cpu), SANA_HOST, SANA_PORT, SANA_METRICS_PORT.`;
 
 const defaultModel = fileURLToPath(
   new URL("../../../test/fixtures/golden/models/tiny-sana", import.meta.url),
@@ -39,9 +39,18 @@ function pair(name: string, text: string): [string, string] | undefined {
   return [key, value];
 }
 
+const BACKENDS = ["cpu", "cuda"] as const;
+
+function backendOf(text: string): string {
+  if (!(BACKENDS as readonly string[]).includes(text))
+    throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got "${text}"`);
+  return text;
+}
+
 function modelSources(
   models: readonly string[],
   revisions: readonly string[],
+  backend: string,
   env: NodeJS.ProcessEnv,
 ): ModelSource[] {
   const revisionOf = new Map(revisions.map((text) => pair("revision", text) ?? ["", text]));
@@ -49,7 +58,7 @@ function modelSources(
   const specs = models.length > 0 ? models : [env.SANA_MODEL_DIR || defaultModel];
   const sources = specs.map((text): ModelSource => {
     const [id, dir] = pair("model", text) ?? [undefined, text];
-    const base = id === undefined ? { dir } : { dir, id };
+    const base = id === undefined ? { dir, backend } : { dir, id, backend };
     const key =
       id ??
       dir
@@ -84,6 +93,7 @@ export function parseServeArgs(
     options: {
       model: { type: "string", multiple: true, default: [] },
       revision: { type: "string", multiple: true, default: [] },
+      backend: { type: "string", default: env.SANA_BACKEND || "cpu" },
       host: { type: "string", default: env.SANA_HOST ?? DEFAULT_SIDECAR_CONFIG.host },
       port: { type: "string", default: env.SANA_PORT ?? String(DEFAULT_SIDECAR_CONFIG.port) },
       "tls-cert": { type: "string" },
@@ -106,7 +116,7 @@ export function parseServeArgs(
     throw new UsageError("--tls-cert and --tls-key go together");
   const metricsPort = values["metrics-port"];
   return {
-    models: modelSources(values.model, values.revision, env),
+    models: modelSources(values.model, values.revision, backendOf(values.backend), env),
     host: values.host,
     port: whole("port", values.port, 0),
     ...(cert === undefined || key === undefined

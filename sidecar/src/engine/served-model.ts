@@ -14,6 +14,8 @@ export interface ModelSource {
   readonly id?: string;
   /** Weights revision (a snapshot commit or content hash); part of the edge's cache keys. */
   readonly revision?: string;
+  /** The engine backend: "cpu" (default) or "cuda". */
+  readonly backend?: string;
 }
 
 export interface ServedModel {
@@ -42,7 +44,10 @@ export async function loadServedModel(source: ModelSource): Promise<ServedModel>
       ...(source.revision === undefined ? {} : { revision: source.revision }),
     },
   );
-  const engine = await TextToImage.load(source.dir);
+  const engine = await TextToImage.load(
+    source.dir,
+    source.backend === undefined ? {} : { backend: source.backend },
+  );
   // The preview projection is fitted on first use; do it now so no job pays for it.
   await engine.warmPreview();
   return { info, engine };

@@ -97,6 +97,8 @@ export interface BatchOptions {
 }
 
 export interface TextToImageLoadOptions {
+  /** The engine backend every model part runs on: "cpu" (default) or "cuda". */
+  backend?: string;
   /**
    * Transformer blocks that perturbed-attention guidance perturbs (default [0]: diffusers
    * SanaPAGPipeline's "transformer_blocks.0").
@@ -177,10 +179,11 @@ export class TextToImage {
   ) {}
 
   static async load(modelDir: string, options: TextToImageLoadOptions = {}): Promise<TextToImage> {
+    const backend = options.backend ?? "cpu";
     const [text, denoiser, vae] = await Promise.all([
-      SanaTextEncoder.load(modelDir),
-      loadDenoiser(modelDir),
-      loadVae(modelDir, { encoder: false }),
+      SanaTextEncoder.load(modelDir, { backend }),
+      loadDenoiser(modelDir, { backend }),
+      loadVae(modelDir, { encoder: false, backend }),
     ]);
     const pagLayers = [...(options.pagLayers ?? [0])];
     for (const layer of pagLayers) {
