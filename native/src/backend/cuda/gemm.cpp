@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "backend/cuda/kernels.h"
 #include "sana/error.h"
 
 #define SANA_CUBLAS_CHECK(call)                                                                        \
@@ -84,7 +85,7 @@ void Gemm::run(const GemmCall& g, cudaStream_t stream) {
   const Key key{static_cast<int>(g.ta), static_cast<int>(g.tb), g.m, g.n, g.k, g.lda, g.ldb, g.ldc,
                 static_cast<int>(g.input), static_cast<int>(align_first), static_cast<int>(align_second),
                 static_cast<int>(align_out) + (g.beta != 0.0f ? 1024 : 0)};
-  cublasLtMatmulAlgo_t algo{};
+  std::optional<cublasLtMatmulAlgo_t> algo;
   {
     std::lock_guard lock(mutex_);
     auto it = algos_.find(key);
@@ -105,16 +106,31 @@ void Gemm::run(const GemmCall& g, cudaStream_t stream) {
                                                              &align_out, sizeof(align_out)));
       cublasLtMatmulHeuristicResult_t result{};
       int found = 0;
-      SANA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, raw_desc, first.get(), second.get(), out.get(),
-                                                       out.get(), raw_pref, 1, &result, &found));
-      check(found > 0, "cuBLASLt has no algorithm for a " + std::to_string(g.m) + "x" + std::to_string(g.n) + "x" +
-                           std::to_string(g.k) + (bf16 ? " bf16" : " fp32") + " GEMM");
-      it = algos_.emplace(key, result.algo).first;
+      const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle_, raw_desc, first.get(), second.get(),
+                                                                   out.get(), out.get(), raw_pref, 1, &result, &found);
+      if (status != CUBLAS_STATUS_NOT_SUPPORTED) SANA_CUBLAS_CHECK(status);
+      std::optional<cublasLtMatmulAlgo_t> chosen;
+      if (status == CUBLAS_STATUS_SUCCESS && found > 0) chosen = result.algo;
+      it = algos_.emplace(key, chosen).first;
     }
     algo = it->second;
   }
+  if (!algo) {
+    run_fallback(g, stream);
+    return;
+  }
   SANA_CUBLAS_CHECK(cublasLtMatmul(handle_, raw_desc, &g.alpha, g.b, first.get(), g.a, second.get(), &g.beta, g.c,
-                                   out.get(), g.c, out.get(), &algo, workspace_.data(), kWorkspaceBytes, stream));
+                                   out.get(), g.c, out.get(), &*algo, workspace_.data(), kWorkspaceBytes, stream));
+}
+
+void Gemm::run_fallback(const GemmCall& g, cudaStream_t stream) {
+  const bool ta = g.ta == Trans::Yes, tb = g.tb == Trans::Yes;
+  if (g.input == GemmInput::BF16)
+    kernels::gemm_fallback(stream, g.m, g.n, g.k, g.alpha, static_cast<const __nv_bfloat16*>(g.a), g.lda, ta,
+                           static_cast<const __nv_bfloat16*>(g.b), g.ldb, tb, g.beta, g.c, g.ldc);
+  else
+    kernels::gemm_fallback(stream, g.m, g.n, g.k, g.alpha, static_cast<const float*>(g.a), g.lda, ta,
+                           static_cast<const float*>(g.b), g.ldb, tb, g.beta, g.c, g.ldc);
 }
 
 }  // namespace sana::cuda

@@ -2,13 +2,15 @@
 // Matrix products on the tensor cores through cuBLASLt, in row-major terms like
 // Backend::gemm. Inputs are float32 (fp32 math, the exact path) or bf16 (tensor cores);
 // accumulation and the output are float32 either way. The algorithm cuBLASLt picks for a
-// shape is cached, so the step loop asks the heuristic once per shape.
+// shape is cached, so the step loop asks the heuristic once per shape; shapes it declines
+// (odd alignments) run on a plain tiled kernel instead.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <tuple>
 
 #include "backend/cuda/device_buffer.h"
@@ -44,11 +46,13 @@ class Gemm {
   void run(const GemmCall& call, cudaStream_t stream);
 
  private:
+  static void run_fallback(const GemmCall& call, cudaStream_t stream);
   using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int>;
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer<unsigned char> workspace_;
   std::mutex mutex_;
-  std::map<Key, cublasLtMatmulAlgo_t> algos_;
+  // Per shape: cuBLASLt's algorithm, or nullopt where it has none (kernels::gemm_fallback).
+  std::map<Key, std::optional<cublasLtMatmulAlgo_t>> algos_;
 };
 
 }  // namespace sana::cuda

@@ -8,7 +8,7 @@
 // Files: elementwise.cu (modulation, residuals, activations, norms, layout, GLUMBConv),
 // attention.cu (Sana linear attention, cross-attention, Gemma-2 attention, RoPE, GeGLU),
 // vae.cu (DC-AE convolutions, shortcuts, RMSNorm, ReLU attention), convert.cu (dtypes,
-// GEMM epilogue).
+// GEMM epilogue), gemm_fallback.cu (the GEMM cuBLASLt declines).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -91,5 +91,14 @@ void bias_act(cudaStream_t stream, const float* t, int64_t t_stride, int64_t row
               Activation act, bool accumulate, float* y, int64_t y_stride);
 // x[i] = value for n floats.
 void fill(cudaStream_t stream, float* x, float value, int64_t n);
+
+// ---- gemm_fallback.cu -------------------------------------------------------------------
+// Row-major c[m, n] = alpha * op(a) op(b) + beta * c (c not read when beta == 0), float32
+// accumulation: for the shapes cuBLASLt declines.
+void gemm_fallback(cudaStream_t stream, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                   bool ta, const float* b, int64_t ldb, bool tb, float beta, float* c, int64_t ldc);
+void gemm_fallback(cudaStream_t stream, int64_t m, int64_t n, int64_t k, float alpha, const __nv_bfloat16* a,
+                   int64_t lda, bool ta, const __nv_bfloat16* b, int64_t ldb, bool tb, float beta, float* c,
+                   int64_t ldc);
 
 }  // namespace sana::cuda::kernels
