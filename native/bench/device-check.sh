@@ -32,8 +32,11 @@ arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr 
 
 # cuBLASLt: the toolkit's if it has one, else the nvidia-cublas wheel of the machine's Python.
 if ! ls /usr/local/cuda/lib64/libcublasLt.so* >/dev/null 2>&1; then
-  wheel_root="$(python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13"))' 2>/dev/null)"
-  if [[ -n "$wheel_root" && -d "$wheel_root/lib" ]]; then
+  # nvidia-cublas 13 unpacks to nvidia/cu13, 12 to nvidia/cublas.
+  wheel_root="$(python3 -c 'import nvidia, os, glob
+roots = [os.path.dirname(os.path.dirname(p)) for d in nvidia.__path__ for p in glob.glob(d + "/*/lib/libcublasLt.so*")]
+print(roots[0] if roots else "")' 2>/dev/null)"
+  if [[ -n "$wheel_root" && -f "$wheel_root/include/cublasLt.h" ]]; then
     export SANA_CUBLAS_ROOT="$wheel_root"
     export LD_LIBRARY_PATH="$wheel_root/lib:${LD_LIBRARY_PATH:-}"
   fi
@@ -56,18 +59,18 @@ targets=(sana_backend_check sana_dit_golden dc_ae_golden sana_image_bench)
 run build ninja -C "$build" "${targets[@]}"
 
 stage "ops: CUDA against the CPU backend"
-SANA_CUDA_GEMM=fp32 run ops-fp32 "$build/sana_backend_check" --a cpu --b cuda
-run ops-bf16 "$build/sana_backend_check" --a cpu --b cuda
+SANA_CUDA_GEMM=fp32 run ops-fp32 "$build/sana_native/sana_backend_check" --a cpu --b cuda
+run ops-bf16 "$build/sana_native/sana_backend_check" --a cpu --b cuda
 
 stage "golden: transformer and DC-AE on CUDA"
-SANA_CUDA_GEMM=fp32 run golden-dit-fp32 "$build/sana_dit_golden" test/fixtures/golden cuda
-run golden-dit-bf16 "$build/sana_dit_golden" test/fixtures/golden cuda
-SANA_CUDA_GEMM=fp32 run golden-vae-fp32 "$build/dc_ae_golden" test/fixtures/golden cuda
-run golden-vae-bf16 "$build/dc_ae_golden" test/fixtures/golden cuda
+SANA_CUDA_GEMM=fp32 run golden-dit-fp32 "$build/sana_native/sana_dit_golden" test/fixtures/golden cuda
+run golden-dit-bf16 "$build/sana_native/sana_dit_golden" test/fixtures/golden cuda
+SANA_CUDA_GEMM=fp32 run golden-vae-fp32 "$build/sana_native/dc_ae_golden" test/fixtures/golden cuda
+run golden-vae-bf16 "$build/sana_native/dc_ae_golden" test/fixtures/golden cuda
 
 if [[ -n "$node_bin" ]]; then
   stage "golden: the whole set through the addon on CUDA"
-  export SANA_NATIVE_ADDON="$build/sana_native.node"
+  export SANA_NATIVE_ADDON="$build/sana_native/sana_native.node"
   SANA_CUDA_GEMM=fp32 run golden-all-fp32 "$node_bin" "$pack/golden.mjs" --set test/fixtures/golden --backend cuda
   run golden-all-bf16 "$node_bin" "$pack/golden.mjs" --set test/fixtures/golden --backend cuda
 else
