@@ -41,7 +41,7 @@ print(roots[0] if roots else "")' 2>/dev/null)"
     export LD_LIBRARY_PATH="$wheel_root/lib:${LD_LIBRARY_PATH:-}"
   fi
 fi
-echo "cuBLASLt: ${SANA_CUBLAS_ROOT:-the CUDA toolkit's}"
+echo "cuBLASLt: ${SANA_CUBLAS_ROOT:-from the CUDA toolkit}"
 
 node_bin=""
 cmake_extra=()
