@@ -10,7 +10,8 @@ import {
   loadVae,
 } from "@sana-edge/native";
 import { describe, expect, it } from "vitest";
-import { modelsDir } from "./helpers/fixtures.js";
+import { runGoldenSet } from "../tools/golden/run.js";
+import { goldenDir, modelsDir } from "./helpers/fixtures.js";
 
 // The addon's CUDA surface must tell the truth about its build and never crash the process:
 // without nvcc it says so, without a driver or device it throws a catchable Error.
@@ -114,6 +115,18 @@ describe("loading model parts on the cuda backend", () => {
         : 'unknown backend "tpu" (available: cpu)',
     );
   });
+
+  // On a GPU host `npm test` checks the kernels too: the whole golden set on CUDA, at the bf16
+  // tolerance (native/tools/golden/tolerance.ts). CI machines have no GPU: native/bench/device-check.sh.
+  it.runIf(builtWithCuda && hasDriver)(
+    "passes every golden case on the GPU",
+    { timeout: 300_000 },
+    async () => {
+      const report = await runGoldenSet(goldenDir, { backend: "cuda" });
+      const failed = report.rows.filter((row) => row.status !== "pass");
+      expect(failed).toEqual([]);
+    },
+  );
 
   it.runIf(builtWithCuda && hasDriver)("loads the transformer on the GPU", async () => {
     const gpu = await loadTransformer(join(model, "transformer"), { backend: "cuda" });
