@@ -8,7 +8,8 @@
 #   4. times whole generations with the real shapes (random weights): SANA-0.6B at 1024²
 #      and SANA-1.6B at 4096² (tiled decode), 20 steps with CFG.
 # Run from the repository root, after native/bench/device-pack.sh on the development machine,
-# carrying native/.cuda-deps/device. Everything is printed; with $OUT set, also saved there.
+# carrying native/.cuda-deps/device. Everything is printed and saved to $OUT/device-check.log (and the
+# benchmark table to $OUT/bench.md), or under /tmp/sana-device-check without $OUT.
 # Exit status: the number of failed stages.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,10 +20,14 @@ log_dir="${OUT:-/tmp/sana-device-check}"
 mkdir -p "$log_dir"
 failures=0
 stage() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+# One log for everything (the device tool brings back at most 8 files), the benchmark table apart.
+log="$log_dir/device-check.log"
+: > "$log"
 run() {  # run NAME COMMAND...: prints and logs the output, counts a failure
   local name="$1"; shift
-  if "$@" 2>&1 | tee "$log_dir/$name.log"; then return 0; fi
-  echo "!!! $name failed"; failures=$((failures + 1))
+  echo "--- $name: $*" >> "$log"
+  if "$@" 2>&1 | tee -a "$log"; then return 0; fi
+  echo "!!! $name failed" | tee -a "$log"; failures=$((failures + 1))
 }
 
 stage "machine"
@@ -79,6 +84,7 @@ fi
 
 stage "benchmark: whole generations, real shapes"
 run bench "$build/sana_image_bench" --backend cuda --cases 0.6b@1024,1.6b@4096 --steps 20 --reps 2
+grep '^|' "$log" | tail -n 4 > "$log_dir/bench.md" || true
 
 stage "done: $failures failed stage(s)"
 exit "$failures"
