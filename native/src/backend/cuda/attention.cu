@@ -221,12 +221,12 @@ struct AttnArgs {
   int64_t out_stride;
   int64_t nq, nk, heads, head_dim;
   float scale;
-  const float* key_bias;   // cross: (Bt, nk) or null
-  const int64_t* kv_index; // cross: (batch) or null
-  const float* key_valid;  // causal: (batch, tokens)
-  float softcap;
-  int64_t window;
-  int64_t group;  // causal: query heads per kv head
+  const float* key_bias = nullptr;    // cross: (Bt, nk) or null
+  const int64_t* kv_index = nullptr;  // cross: (batch) or null
+  const float* key_valid = nullptr;   // causal: (batch, tokens)
+  float softcap = 0.0f;
+  int64_t window = 0;
+  int64_t group = 1;  // causal: query heads per kv head
 };
 
 // Where one block's keys live and which of them any of its queries can see.
@@ -543,21 +543,9 @@ void softmax_attention(cudaStream_t stream, const float* q, int64_t q_stride, co
   if (batch <= 0 || nq <= 0 || heads <= 0 || head_dim <= 0) return;
   // The CPU's softmax of an empty row is undefined; say so instead of writing garbage.
   check(nk > 0, "softmax_attention: no keys (nk = " + std::to_string(nk) + ")");
-  AttnArgs a{};
-  a.q = q;
-  a.q_stride = q_stride;
-  a.k = k;
-  a.v = v;
-  a.kv_stride = kv_stride;
-  a.out = out;
-  a.out_stride = out_stride;
-  a.nq = nq;
-  a.nk = nk;
-  a.heads = heads;
-  a.head_dim = head_dim;
-  a.scale = scale;
-  a.key_bias = key_bias;
-  a.kv_index = kv_index;
+  const AttnArgs a{.q = q, .q_stride = q_stride, .k = k, .v = v, .kv_stride = kv_stride, .out = out,
+                   .out_stride = out_stride, .nq = nq, .nk = nk, .heads = heads, .head_dim = head_dim,
+                   .scale = scale, .key_bias = key_bias, .kv_index = kv_index};
   launch_attention<false>(stream, a, batch, "softmax_attention");
 }
 
@@ -582,23 +570,10 @@ void causal_attention(cudaStream_t stream, const float* q, int64_t q_stride, con
   check(shape.kv_heads > 0 && shape.heads % shape.kv_heads == 0,
         "causal_attention: heads (" + std::to_string(shape.heads) + ") must be a multiple of kv_heads (" +
             std::to_string(shape.kv_heads) + ")");
-  AttnArgs a{};
-  a.q = q;
-  a.q_stride = q_stride;
-  a.k = k;
-  a.v = v;
-  a.kv_stride = kv_stride;
-  a.out = out;
-  a.out_stride = out_stride;
-  a.nq = shape.tokens;
-  a.nk = shape.tokens;
-  a.heads = shape.heads;
-  a.head_dim = shape.head_dim;
-  a.scale = shape.scale;
-  a.key_valid = key_valid;
-  a.softcap = shape.softcap;
-  a.window = shape.window;
-  a.group = shape.heads / shape.kv_heads;
+  const AttnArgs a{.q = q, .q_stride = q_stride, .k = k, .v = v, .kv_stride = kv_stride, .out = out,
+                   .out_stride = out_stride, .nq = shape.tokens, .nk = shape.tokens, .heads = shape.heads,
+                   .head_dim = shape.head_dim, .scale = shape.scale, .key_valid = key_valid,
+                   .softcap = shape.softcap, .window = shape.window, .group = shape.heads / shape.kv_heads};
   launch_attention<true>(stream, a, shape.batch, "causal_attention");
 }
 
